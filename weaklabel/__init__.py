@@ -1,0 +1,40 @@
+"""weaklabel: programmatic weak supervision.
+
+Data flows one way: data -> labeling functions and LLM labelers -> label matrix ->
+label model -> probabilistic labels -> student -> report.
+"""
+
+from weaklabel.analysis import disagreements, lf_summary, plot_lf_summary
+from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
+from weaklabel.lf import (
+    ABSTAIN,
+    BatchLabelingFunction,
+    LabelingFunction,
+    VectorizedLabelingFunction,
+    keyword_lf,
+    labeling_function,
+    load_lfs,
+    regex_lf,
+)
+from weaklabel.matrix import LabelMatrix
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ABSTAIN",
+    "BatchLabelingFunction",
+    "InvalidVoteError",
+    "LabelMatrix",
+    "LabelingFunction",
+    "LabelingFunctionError",
+    "VectorizedLabelingFunction",
+    "__version__",
+    "apply_lfs",
+    "disagreements",
+    "keyword_lf",
+    "labeling_function",
+    "lf_summary",
+    "load_lfs",
+    "plot_lf_summary",
+    "regex_lf",
+]

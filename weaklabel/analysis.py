@@ -1,0 +1,181 @@
+"""How good is each source? Coverage, overlaps, conflicts and (with gold) accuracy per LF,
+and the error-analysis helpers of the case-study loop: where does a source err, and what
+did the other sources say there?
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from weaklabel.lf import ABSTAIN
+from weaklabel.matrix import LabelMatrix, as_vote_array
+
+__all__ = ["agreement_matrix", "disagreements", "lf_summary", "plot_lf_summary"]
+
+
+def _names_and_votes(L: Any, lf_names: list[str] | None) -> tuple[list[str], np.ndarray]:
+    votes = as_vote_array(L)
+    if lf_names is None:
+        lf_names = L.lf_names if isinstance(L, LabelMatrix) else [f"lf_{j}" for j in range(votes.shape[1])]
+    if len(lf_names) != votes.shape[1]:
+        raise ValueError(f"{len(lf_names)} lf_names for {votes.shape[1]} columns")
+    return list(lf_names), votes
+
+
+def _check_gold(y: Any, n_rows: int) -> np.ndarray:
+    gold = np.asarray(y)
+    if gold.shape != (n_rows,):
+        raise ValueError(f"gold labels have shape {gold.shape}, expected ({n_rows},) to match the matrix")
+    if gold.dtype.kind not in "iu":
+        raise ValueError(f"gold labels must be integer class indices, got dtype {gold.dtype}")
+    return gold.astype(np.int64)
+
+
+def _class_vote_counts(votes: np.ndarray, cardinality: int) -> np.ndarray:
+    """counts[i, c] = number of sources voting class c on row i (vectorised bincount)."""
+    n = votes.shape[0]
+    rows, cols = np.nonzero(votes != ABSTAIN)
+    flat = rows * cardinality + votes[rows, cols]
+    return np.bincount(flat, minlength=n * cardinality).reshape(n, cardinality)
+
+
+def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> pd.DataFrame:
+    """One row per source: what it votes, how often, and how it relates to the others.
+
+    Columns: ``polarity`` (the classes it votes), ``coverage`` (share of rows it votes on),
+    ``overlaps`` (share of rows where it and another source vote), ``conflicts`` (share of
+    rows where another source votes a different class), ``errors`` (rows it raised on,
+    when known). With gold ``y`` (``-1`` = unknown, ignored): ``correct``, ``incorrect``,
+    ``emp_accuracy`` over the rows it votes on that have gold.
+    """
+    names, votes = _names_and_votes(L, lf_names)
+    n, m = votes.shape
+    voted = votes != ABSTAIN
+    cardinality = max(
+        int(votes.max()) + 1 if votes.size else 0,
+        L.cardinality if isinstance(L, LabelMatrix) else 0,
+        2,
+    )
+    counts = _class_vote_counts(votes, cardinality)
+    total = counts.sum(axis=1, keepdims=True)
+    same = np.take_along_axis(counts, np.clip(votes, 0, None), axis=1)
+    denominator = max(n, 1)
+    summary = pd.DataFrame(
+        {
+            "j": np.arange(m),
+            "polarity": [sorted(np.unique(votes[voted[:, j], j]).tolist()) for j in range(m)],
+            "coverage": voted.sum(axis=0) / denominator,
+            "overlaps": (voted & (total > 1)).sum(axis=0) / denominator,
+            "conflicts": (voted & (total - same > 0)).sum(axis=0) / denominator,
+        },
+        index=pd.Index(names, name="lf"),
+    )
+    if isinstance(L, LabelMatrix) and any(L.error_counts.values()):
+        summary["errors"] = [L.error_counts[name] for name in names]
+    if y is not None:
+        gold = _check_gold(y, n)
+        known = voted & (gold[:, None] != ABSTAIN)
+        correct = (known & (votes == gold[:, None])).sum(axis=0)
+        incorrect = known.sum(axis=0) - correct
+        summary["correct"] = correct
+        summary["incorrect"] = incorrect
+        with np.errstate(invalid="ignore", divide="ignore"):
+            summary["emp_accuracy"] = np.where(
+                correct + incorrect > 0, correct / np.maximum(correct + incorrect, 1), np.nan
+            )
+    return summary
+
+
+def plot_lf_summary(summary: pd.DataFrame, ax: Any = None, *, annotate: bool = True) -> Any:
+    """Coverage against empirical accuracy per source (coverage alone without gold).
+
+    Returns the matplotlib Axes, so notebooks show it and reports can save it.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    if "emp_accuracy" in summary:
+        ax.scatter(summary["coverage"], summary["emp_accuracy"], s=40, alpha=0.8, color="tab:blue")
+        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylabel("empirical accuracy (on gold rows)")
+        ax.set_ylim(-0.02, 1.02)
+        if annotate:
+            for name, row in summary.iterrows():
+                if np.isfinite(row["emp_accuracy"]):
+                    ax.annotate(str(name), (row["coverage"], row["emp_accuracy"]), fontsize=7,
+                                xytext=(3, 3), textcoords="offset points")
+    else:
+        order = summary.sort_values("coverage")
+        ax.barh(order.index.astype(str), order["coverage"], color="tab:blue")
+        ax.set_ylabel("source")
+    ax.set_xlabel("coverage (share of rows voted on)")
+    ax.set_title("Labeling sources: coverage vs accuracy")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def agreement_matrix(L: Any, *, lf_names: list[str] | None = None) -> pd.DataFrame:
+    """Pairwise agreement rate of sources on the rows both vote on (NaN where they never overlap).
+
+    Near-1 off-diagonal entries with high overlap flag duplicated or strongly correlated
+    sources, which a label model assuming independence would count twice.
+    """
+    names, votes = _names_and_votes(L, lf_names)
+    voted = (votes != ABSTAIN).astype(np.float64)
+    both = voted.T @ voted
+    cardinality = max(int(votes.max()) + 1 if votes.size else 0, 2)
+    agree = np.zeros_like(both)
+    for c in range(cardinality):
+        is_c = (votes == c).astype(np.float64)
+        agree += is_c.T @ is_c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(both > 0, agree / np.maximum(both, 1), np.nan)
+    return pd.DataFrame(rate, index=names, columns=names)
+
+
+def disagreements(
+    L: Any,
+    y: Any,
+    source: str,
+    *,
+    data: pd.DataFrame | None = None,
+    include_abstains: bool = False,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Rows where ``source`` votes against the gold label, with what the others said.
+
+    The case-study loop: find where the LLM errs, read those rows, and write targeted LFs.
+    Returns one row per error with ``gold``, the source's vote, one column per other
+    source, ``others_agree_with_gold`` (how many other sources voted the gold class) and,
+    given ``data``, its ``columns`` (default: ``text``). With ``include_abstains`` rows where
+    the source abstained are listed too.
+    """
+    if not isinstance(L, LabelMatrix):
+        raise TypeError("disagreements needs a LabelMatrix (it looks sources up by name)")
+    if source not in L.lf_names:
+        raise KeyError(f"no source named {source!r}; sources are {L.lf_names}")
+    gold = _check_gold(y, L.n_rows)
+    votes = L.to_dataframe()
+    vote = votes[source].to_numpy()
+    wrong = (gold != ABSTAIN) & (vote != gold) & ((vote != ABSTAIN) | include_abstains)
+    others = votes.drop(columns=source)
+    result = pd.DataFrame({"gold": gold, source: vote}, index=L.index)
+    result["others_agree_with_gold"] = (others.to_numpy() == gold[:, None]).sum(axis=1)
+    result = result.join(others)
+    if data is not None:
+        if len(data) != L.n_rows:
+            raise ValueError(f"data has {len(data)} rows, the matrix {L.n_rows}")
+        wanted = columns or [c for c in ("text",) if c in data.columns]
+        missing = [c for c in wanted if c not in data.columns]
+        if missing:
+            raise KeyError(f"data has no column {missing}; columns are {list(data.columns)}")
+        extra = data[wanted].set_axis(L.index)
+        result = pd.concat([extra, result], axis=1)
+    if L.class_names:
+        names = dict(enumerate(L.class_names))
+        result.insert(result.columns.get_loc("gold") + 1, "gold_name", result["gold"].map(names))
+    return result[wrong]
