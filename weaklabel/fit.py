@@ -1,0 +1,124 @@
+"""``python -m weaklabel.fit``: from raw data to votes, probabilistic labels, a student and a report.
+
+The command line and notebooks share one code path: ``run(config)`` accepts a config file,
+a dict or a :class:`~weaklabel.config.FitConfig`, with optional ``key=value`` overrides.
+
+Examples
+--------
+Command line::
+
+    python -m weaklabel.fit --config configs/youtube_demo.yaml --set student.kind=none
+
+Python::
+
+    from weaklabel.fit import run
+    result = run("configs/youtube_demo.yaml", overrides=["label_model.kind=majority_vote"])
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel
+
+from weaklabel.config import ConfigError, FitConfig, load_config
+from weaklabel.pipeline import RunResult, run_pipeline
+
+__all__ = ["main", "options_help", "run"]
+
+logger = logging.getLogger("weaklabel")
+
+
+def run(config: str | Path | dict[str, Any] | FitConfig, overrides: list[str] | None = None) -> RunResult:
+    """Validate ``config`` (with ``overrides``), run the pipeline and write the artifacts."""
+    return run_pipeline(load_config(config, overrides))
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        if get_origin(candidate) is list:
+            inner = _model_of(get_args(candidate)[0])
+            if inner:
+                return inner
+    return None
+
+
+def options_help(model: type[BaseModel] = FitConfig, prefix: str = "") -> list[str]:
+    """One line per config key: dotted name, default and description (for --help and docs)."""
+    lines = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        nested = _model_of(info.annotation)
+        if nested is not None:
+            is_list = get_origin(info.annotation) is list
+            lines.append(f"  {key}{'[i]' if is_list else ''}:  {(nested.__doc__ or '').strip()}")
+            lines += options_help(nested, f"{key}{'[i]' if is_list else ''}.")
+            continue
+        value = None if info.is_required() else info.get_default(call_default_factory=True)
+        default = "required" if info.is_required() else f"default {str(value) if isinstance(value, Path) else value!r}"
+        lines.append(f"  {key}  ({default})  {info.description or ''}")
+    return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m weaklabel.fit",
+        description="Apply LFs and LLM labelers, fit a label model, train a student, write a report.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="config keys (YAML/TOML/JSON; override any with --set key=value):\n"
+        + "\n".join(options_help()),
+    )
+    parser.add_argument("--config", required=True, help="YAML, TOML or JSON config file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set student.kind=none (repeatable)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    return parser
+
+
+def _print_summary(result: RunResult) -> None:
+    import pandas as pd
+
+    from weaklabel.analysis import lf_summary
+    from weaklabel.artifacts import comparison_table
+
+    pd.set_option("display.width", 160)
+    train = result.splits["train"]
+    gold = train.y if train.has_gold else None
+    print("\nLF summary (train split):")
+    print(lf_summary(train.L, gold).drop(columns=["j"]).round(3).to_string())
+    table = comparison_table(result.metrics)
+    if len(table):
+        print("\nScores:")
+        print(table.round(4).to_string(index=False))
+    print(f"\nArtifacts in {result.output_dir}/ (open report.html)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        config = load_config(args.config, args.overrides)
+        if args.quiet:
+            config.progress = False
+        result = run_pipeline(config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_summary(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

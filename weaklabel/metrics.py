@@ -1,0 +1,100 @@
+"""Scores shared by label models, students and the pipeline, so all report the same numbers.
+
+Binary tasks report F1 of the positive class (class 1, e.g. SPAM), as the weak-supervision
+literature does; multi-class tasks report macro F1. Rows whose gold label is ``-1``
+(unknown) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["METRICS", "calibration_curve", "confusion_matrix", "score_predictions"]
+
+METRICS = ("accuracy", "f1", "macro_f1", "coverage")
+
+
+def _f1_per_class(y: np.ndarray, pred: np.ndarray, cardinality: int) -> np.ndarray:
+    cm = confusion_matrix(y, pred, cardinality)
+    tp = np.diag(cm).astype(float)
+    predicted = cm.sum(axis=0)
+    actual = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(predicted + actual > 0, 2 * tp / np.maximum(predicted + actual, 1), 0.0)
+
+
+def confusion_matrix(y: Any, pred: Any, cardinality: int) -> np.ndarray:
+    """cm[i, j] = rows of gold class i predicted as j (rows with y or pred = -1 left out)."""
+    y, pred = np.asarray(y, dtype=np.int64), np.asarray(pred, dtype=np.int64)
+    keep = (y >= 0) & (pred >= 0)
+    flat = y[keep] * cardinality + pred[keep]
+    return np.bincount(flat, minlength=cardinality * cardinality).reshape(cardinality, cardinality)
+
+
+def score_predictions(
+    y: Any,
+    pred: Any,
+    metrics: Sequence[str] = ("accuracy", "f1"),
+    *,
+    cardinality: int | None = None,
+) -> dict[str, float]:
+    """Score predicted classes against gold.
+
+    ``pred`` may hold ``-1`` (no prediction): it counts as wrong for accuracy and F1 and is
+    what ``coverage`` measures. ``f1`` is positive-class F1 when binary, macro F1 otherwise.
+    """
+    y = np.asarray(y)
+    pred = np.asarray(pred)
+    if y.shape != pred.shape or y.ndim != 1:
+        raise ValueError(f"gold labels {y.shape} and predictions {pred.shape} must be 1-D of equal length")
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; choose from {METRICS}")
+    known = y >= 0
+    y, pred = y[known].astype(np.int64), pred[known].astype(np.int64)
+    k = cardinality or int(max(y.max(initial=1), pred.max(initial=1))) + 1
+    per_class = _f1_per_class(y, pred, k) if len(y) else np.zeros(k)
+    results = {}
+    for metric in metrics:
+        if not len(y):
+            results[metric] = float("nan")
+        elif metric == "accuracy":
+            results[metric] = float(np.mean(y == pred))
+        elif metric == "f1":
+            results[metric] = float(per_class[1] if k == 2 else per_class.mean())
+        elif metric == "macro_f1":
+            results[metric] = float(per_class.mean())
+        elif metric == "coverage":
+            results[metric] = float(np.mean(pred >= 0))
+    return results
+
+
+def calibration_curve(y: Any, probs: Any, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """Reliability of probabilistic labels: confidence of the top class vs its accuracy, per bin.
+
+    Returns ``confidence``, ``accuracy`` and ``count`` per non-empty bin and the expected
+    calibration error ``ece``.
+    """
+    y = np.asarray(y)
+    probs = np.asarray(probs, dtype=float)
+    known = y >= 0
+    y, probs = y[known], probs[known]
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    edges = np.linspace(0, 1, n_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(bins, weights=confidence, minlength=n_bins) / count
+        mean_acc = np.bincount(bins, weights=correct, minlength=n_bins) / count
+    filled = count > 0
+    ece = float(np.sum(count[filled] * np.abs(mean_conf[filled] - mean_acc[filled])) / max(len(y), 1))
+    return {
+        "confidence": mean_conf[filled],
+        "accuracy": mean_acc[filled],
+        "count": count[filled],
+        "ece": np.float64(ece),
+    }
