@@ -146,7 +146,7 @@ def test_config_errors_are_clear(change, message):
 
 
 def test_missing_lf_module_and_column_fail_before_work(tmp_path):
-    with pytest.raises(ConfigError, match="no LF module named 'labeling_functions.nope'"):
+    with pytest.raises(ConfigError, match=r"no LF module named 'labeling_functions\.nope'"):
         run({"output_dir": str(tmp_path), "lfs": {"modules": ["labeling_functions.nope"]}, "progress": False})
     module = tmp_path / "lfs_title.py"
     module.write_text(
