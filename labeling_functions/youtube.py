@@ -29,7 +29,7 @@ self_intro    SPAM  0.030    1.000    1.000
 spam_apology  SPAM  0.017    0.971    1.000
 shouting      SPAM  0.032    0.778    1.000
 long_comment  SPAM  0.100    0.923    0.981
-short_comment HAM   0.316    0.974    0.964
+few_words     HAM   0.316    0.974    0.964
 emoji_only    HAM   0.008    0.938    0.667
 song_praise   HAM   0.080    0.994    1.000
 this_song     HAM   0.065    0.984    0.972
@@ -162,7 +162,7 @@ def _free_of_spam_cues(texts: pd.Series, candidates: np.ndarray) -> np.ndarray:
 
 
 @labeling_function(vectorized=True, column="text", pre=[_plain])
-def short_comment(texts: pd.Series) -> np.ndarray:
+def few_words(texts: pd.Series) -> np.ndarray:
     """Short comments with no spam cue are reactions ("Awesome", "love it"): spam needs words."""
     short = (texts.str.split().str.len().fillna(0) <= 8).to_numpy(dtype=bool)
     return np.where(_free_of_spam_cues(texts, short), HAM, ABSTAIN)
@@ -236,7 +236,7 @@ LFS = [
     spam_apology,
     shouting,
     long_comment,
-    short_comment,
+    few_words,
     emoji_only,
     song_praise,
     this_song,

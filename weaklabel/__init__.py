@@ -23,10 +23,13 @@ __version__ = "0.1.0"
 __all__ = [
     "ABSTAIN",
     "BatchLabelingFunction",
+    "DawidSkene",
     "InvalidVoteError",
     "LabelMatrix",
+    "LabelModel",
     "LabelingFunction",
     "LabelingFunctionError",
+    "MajorityVote",
     "VectorizedLabelingFunction",
     "__version__",
     "apply_lfs",
@@ -38,3 +41,15 @@ __all__ = [
     "plot_lf_summary",
     "regex_lf",
 ]
+
+
+_LAZY = {"DawidSkene", "LabelModel", "MajorityVote"}
+
+
+def __getattr__(name: str):
+    """Label models load on first use, so ``import weaklabel`` stays light."""
+    if name in _LAZY:
+        from weaklabel import label_models
+
+        return getattr(label_models, name)
+    raise AttributeError(f"module 'weaklabel' has no attribute {name!r}")

@@ -10,8 +10,10 @@ a rerun with the same config and data does not recompute them.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import logging
+import re
 import string
 import time
 from dataclasses import dataclass, field
@@ -117,6 +119,12 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
                 label_column=data.label_column,
                 class_names=data.class_names,
             )
+            if data.class_names is None and data.label_column is not None:
+                raw = frame[data.label_column].dropna()
+                if not pd.api.types.is_numeric_dtype(raw):
+                    # the names load_table encoded the labels with, so the report can show them
+                    data = data.model_copy(update={"class_names": sorted(raw.astype(str).unique())})
+                    frame.attrs["class_names"] = data.class_names
             if data.split_column is not None:
                 if data.split_column not in frame.columns:
                     raise ConfigError(f"data.split_column: no column {data.split_column!r} in {data.path}")
@@ -157,6 +165,17 @@ def _load_lf_modules(modules: list[str]) -> list[BaseLabelingFunction]:
     return lfs
 
 
+def _check_name_clashes(lfs: list[BaseLabelingFunction], config: FitConfig, splits: dict[str, Split]) -> None:
+    dataset = [name for L in splits["train"].votes for name in L.lf_names]
+    clashes = sorted(set(dataset) & {lf.name for lf in lfs} | set(dataset) & {s.name for s in config.llm_labelers})
+    clashes += sorted({lf.name for lf in lfs} & {s.name for s in config.llm_labelers})
+    if clashes:
+        raise ConfigError(
+            f"source names {clashes} are used twice (dataset votes, LF modules, llm_labelers); "
+            "rename them, or set data.use_dataset_votes: false"
+        )
+
+
 def _check_columns(lfs: list[BaseLabelingFunction], labelers: list[LLMLabelerConfig], frame: pd.DataFrame) -> None:
     columns = set(frame.columns)
     for lf in lfs:
@@ -172,12 +191,22 @@ def _check_columns(lfs: list[BaseLabelingFunction], labelers: list[LLMLabelerCon
             )
 
 
-def _module_fingerprint(lfs: list[BaseLabelingFunction]) -> str:
-    """Hash of the source files that define the LFs: editing an LF invalidates cached votes."""
+def _module_fingerprint(lfs: list[BaseLabelingFunction], modules: list[str]) -> str:
+    """Hash of what defines the LFs: the LF modules' source files, the files defining their
+    functions, and each builder LF's settings. Editing an LF invalidates its cached votes."""
     digest = hashlib.sha256()
     files = set()
+    for spec in modules:
+        path = Path(spec)
+        if path.suffix == ".py":
+            files.add(str(path.resolve()))
+        else:
+            found = importlib.util.find_spec(spec)
+            if found is not None and found.origin:
+                files.add(found.origin)
     for lf in lfs:
-        digest.update(lf.name.encode())
+        settings = sorted((k, _stable_repr(v)) for k, v in vars(lf).items() if not k.startswith("__"))
+        digest.update(repr(settings).encode())
         func = getattr(lf, "_f", None)
         module = inspect.getmodule(func) if func is not None else None
         source = getattr(module, "__file__", None)
@@ -186,6 +215,18 @@ def _module_fingerprint(lfs: list[BaseLabelingFunction]) -> str:
     for source in sorted(files):
         digest.update(Path(source).read_bytes())
     return digest.hexdigest()
+
+
+def _stable_repr(value: Any) -> str:
+    """A repr without memory addresses: functions by qualified name (their files are hashed)."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_stable_repr(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_stable_repr(v)}" for k, v in sorted(value.items(), key=str)) + "}"
+    text = repr(value)
+    return re.sub(r" at 0x[0-9a-f]+", "", text)
 
 
 def _frame_fingerprint(frame: pd.DataFrame) -> str:
@@ -197,7 +238,7 @@ def _apply_cached(
     lfs: list[BaseLabelingFunction], split: Split, config: FitConfig, cardinality: int, cache_dir: Path
 ) -> LabelMatrix:
     key = hashlib.sha256(
-        f"{_module_fingerprint(lfs)}|{_frame_fingerprint(split.data)}|{cardinality}".encode()
+        f"{_module_fingerprint(lfs, config.lfs.modules)}|{_frame_fingerprint(split.data)}|{cardinality}".encode()
     ).hexdigest()[:32]
     path = cache_dir / "lf_votes" / f"{key}.npz"
     if path.exists():
@@ -224,34 +265,73 @@ def _apply_cached(
 
 def _build_llm_labeler(spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split]):
     try:
-        from weaklabel.llm import LLMLabeler
-    except ImportError as exc:  # pragma: no cover - import errors surface in tests
+        from weaklabel.llm import LLMLabeler, PromptTemplate
+    except ImportError as exc:  # pragma: no cover - the llm package ships with weaklabel
         raise ConfigError(f"llm_labelers need the LLM extra: {exc}") from exc
     options = dict(spec.options)
     if spec.decoding is not None:
         options["decoding"] = spec.decoding
-    if spec.few_shot and splits["valid"].has_gold:
-        options["few_shot_examples"] = _few_shot_pool(splits["valid"])
-        options["n_few_shot"] = spec.few_shot
-    return LLMLabeler(
-        spec.name,
-        spec.prompt,
-        spec.labels,
-        model=spec.model,
-        backend=spec.backend,
-        base_url=spec.base_url,
-        api_key_env=spec.api_key_env,
-        max_concurrency=spec.max_concurrency,
-        max_rows=spec.max_rows,
-        cache_path=cache_dir / "llm.sqlite",
-        seed=config.seed,
-        **options,
-    )
+    prompt: Any = spec.prompt
+    if spec.few_shot:
+        valid = splits["valid"]
+        if not valid.has_gold:
+            raise ConfigError(f"llm_labelers[{spec.name}].few_shot needs gold labels on the valid split")
+        known = valid.y >= 0  # type: ignore[operator]
+        prompt = PromptTemplate.few_shot(
+            spec.prompt, valid.data[known], valid.y[known], spec.labels,  # type: ignore[index]
+            k=spec.few_shot, seed=config.seed, name=spec.name,
+        )
+    model = None if spec.backend == "local" and spec.model == "default" else spec.model
+    try:
+        return LLMLabeler(
+            spec.name,
+            prompt,
+            spec.labels,
+            model=model,
+            backend=spec.backend,
+            base_url=spec.base_url,
+            api_key_env=spec.api_key_env,
+            max_concurrency=spec.max_concurrency,
+            max_rows=spec.max_rows,
+            cache_path=cache_dir / "llm.sqlite",
+            seed=config.seed,
+            **options,
+        )
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"llm_labelers[{spec.name}]: {exc}") from exc
 
 
-def _few_shot_pool(split: Split) -> pd.DataFrame:
-    pool = split.data.assign(label=split.y)
-    return pool[pool["label"] >= 0]
+def _run_llm_labelers(
+    config: FitConfig, splits: dict[str, Split], cardinality: int, cache_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """Calibrate (log-prob decoding, on valid gold), apply to every split, and sum the usage."""
+    labelers = [_build_llm_labeler(spec, config, cache_dir, splits) for spec in config.llm_labelers]
+    valid = splits["valid"]
+    reports: dict[str, dict[str, Any]] = {labeler.name: {} for labeler in labelers}
+    for labeler in labelers:
+        if labeler.decoding_ == "logprobs" and valid.has_gold:
+            known = valid.y >= 0  # type: ignore[operator]
+            labeler.calibrate(valid.data[known], valid.y[known], progress=config.progress)  # type: ignore[index]
+    for split in splits.values():
+        if not len(split.data):
+            continue
+        split.votes.append(apply_lfs(labelers, split.data, cardinality=cardinality, progress=config.progress))
+        for labeler in labelers:
+            _add_usage(reports[labeler.name], labeler.report_.as_dict())
+    return reports
+
+
+def _add_usage(total: dict[str, Any], report: dict[str, Any]) -> None:
+    """Sum one split's LLM usage into the run's total (counts add up; labels stay)."""
+    for key, value in report.items():
+        if key == "rows_per_second":
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and value is not None:
+            total[key] = total.get(key, 0) + value
+        elif key not in total:
+            total[key] = value
+    if total.get("wall_time"):
+        total["rows_per_second"] = total.get("rows_in_budget", 0) / total["wall_time"]
 
 
 # ---------------------------------------------------------------- models
@@ -294,21 +374,23 @@ def build_student(kind: str, options: dict[str, Any], seed: int) -> Any:
         raise ConfigError(f"student.options: {exc}") from exc
 
 
-def _cardinality(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str] | None]:
+def _classes(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str] | None]:
+    """Number of classes and their names: from the config, the dataset, or the labels seen."""
     names = config.data.class_names
-    for split in splits.values():
-        for L in split.votes:
-            names = names or L.class_names
-            if L.class_names is None:
-                return L.cardinality, names
-    if names:
-        return len(names), names
-    labels = [int(v) for labeler in config.llm_labelers for v in labeler.labels.values()]
+    wrench = [L for split in splits.values() for L in split.votes]
+    if names is None and wrench:
+        names = wrench[0].class_names
+    if names is None and config.data.source == "bundled":
+        names = ["HAM", "SPAM"]
+    if names is None and config.data.source == "table" and config.data.label_column:
+        names = splits["train"].data.attrs.get("class_names")  # set by load_splits
+    if names is not None:
+        return len(names), list(names)
+    if wrench:
+        return wrench[0].cardinality, None
+    labels = [v for spec in config.llm_labelers for v in spec.labels.values()]
     gold = [int(s.y.max()) for s in splits.values() if s.y is not None and len(s.y)]
-    k = max([*labels, *gold, 1]) + 1
-    if config.data.source == "bundled":
-        return 2, ["HAM", "SPAM"]
-    return k, None
+    return max([*labels, *gold, 1]) + 1, None
 
 
 # ---------------------------------------------------------------- evaluation
@@ -362,8 +444,9 @@ def run_pipeline(config: FitConfig) -> RunResult:
     with _Step(timings, "load data"):
         splits = load_splits(config.data, config.seed)
         lfs = _load_lf_modules(config.lfs.modules)
+        _check_name_clashes(lfs, config, splits)
         _check_columns(lfs, config.llm_labelers, splits["train"].data)
-        cardinality, class_names = _cardinality(config, splits)
+        cardinality, class_names = _classes(config, splits)
         logger.info(
             "  %s", ", ".join(f"{s.name}: {len(s.data)} rows" for s in splits.values())
         )
@@ -376,21 +459,10 @@ def run_pipeline(config: FitConfig) -> RunResult:
     if not any((L.votes != ABSTAIN).any() for L in splits["train"].votes) and not config.llm_labelers:
         raise ConfigError("no source voted on any train row: check the LFs and the data")
 
+    llm_reports: dict[str, dict[str, Any]] = {}
     if config.llm_labelers:
         with _Step(timings, f"LLM labelers ({len(config.llm_labelers)})"):
-            labelers = [_build_llm_labeler(spec, config, cache_dir, splits) for spec in config.llm_labelers]
-            for labeler in labelers:
-                if hasattr(labeler, "calibrate") and splits["valid"].has_gold:
-                    valid = splits["valid"]
-                    labeler.calibrate(valid.data, valid.y)
-            for split in splits.values():
-                if len(split.data):
-                    split.votes.append(
-                        apply_lfs(labelers, split.data, cardinality=cardinality, progress=config.progress)
-                    )
-            llm_reports = {labeler.name: labeler.report() for labeler in labelers if hasattr(labeler, "report")}
-    else:
-        llm_reports = {}
+            llm_reports = _run_llm_labelers(config, splits, cardinality, cache_dir)
 
     with _Step(timings, "label model"):
         for split in splits.values():
@@ -416,16 +488,15 @@ def run_pipeline(config: FitConfig) -> RunResult:
         with _Step(timings, f"student ({config.student.kind})"):
             train = splits["train"]
             labeled = (train_L.votes != ABSTAIN).any(axis=1)
-            mask = np.ones_like(labeled) if config.student.include_unlabeled else labeled
             dev_kwargs = (
-                {"dev_texts": valid.data["text"].tolist(), "dev_y": valid.y}
+                {"dev_texts": valid.data["text"].astype(str).tolist(), "dev_y": valid.y}
                 if valid.has_gold
                 else {}
             )
-            texts = train.data["text"].astype(str).tolist()
             student.fit(
-                [t for t, keep in zip(texts, mask, strict=True) if keep],
-                probs["train"][mask],
+                train.data["text"].astype(str).tolist(),
+                probs["train"],
+                labeled_mask=np.ones_like(labeled) if config.student.include_unlabeled else labeled,
                 **_supported(student.fit, dev_kwargs),
             )
             student_probs = {
