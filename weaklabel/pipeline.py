@@ -497,6 +497,7 @@ def run_pipeline(config: FitConfig) -> RunResult:
                 train.data["text"].astype(str).tolist(),
                 probs["train"],
                 labeled_mask=np.ones_like(labeled) if config.student.include_unlabeled else labeled,
+                n_classes=cardinality,
                 **_supported(student.fit, dev_kwargs),
             )
             student_probs = {
