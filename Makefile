@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.weaklabel-installed
 
-.PHONY: demo test test-fast lint docs bench clean install
+.PHONY: demo test test-fast docs clean install
 
 install: $(STAMP)
 

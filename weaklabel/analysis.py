@@ -19,19 +19,54 @@ __all__ = ["agreement_matrix", "disagreements", "lf_summary", "plot_lf_summary"]
 def _names_and_votes(L: Any, lf_names: list[str] | None) -> tuple[list[str], np.ndarray]:
     votes = as_vote_array(L)
     if lf_names is None:
-        lf_names = L.lf_names if isinstance(L, LabelMatrix) else [f"lf_{j}" for j in range(votes.shape[1])]
+        lf_names = (
+            L.lf_names if isinstance(L, LabelMatrix) else [f"lf_{j}" for j in range(votes.shape[1])]
+        )
     if len(lf_names) != votes.shape[1]:
         raise ValueError(f"{len(lf_names)} lf_names for {votes.shape[1]} columns")
     return list(lf_names), votes
 
 
-def _check_gold(y: Any, n_rows: int) -> np.ndarray:
-    gold = np.asarray(y)
+def _cardinality(L: Any, votes: np.ndarray) -> int:
+    return max(
+        int(votes.max()) + 1 if votes.size else 0,
+        L.cardinality if isinstance(L, LabelMatrix) else 0,
+        2,
+    )
+
+
+def _check_gold(y: Any, n_rows: int, cardinality: int | None = None) -> np.ndarray:
+    """Gold labels as int64 class indices, ``-1`` for unknown; whole floats are accepted."""
+    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
     if gold.shape != (n_rows,):
-        raise ValueError(f"gold labels have shape {gold.shape}, expected ({n_rows},) to match the matrix")
-    if gold.dtype.kind not in "iu":
-        raise ValueError(f"gold labels must be integer class indices, got dtype {gold.dtype}")
-    return gold.astype(np.int64)
+        raise ValueError(
+            f"gold labels have shape {gold.shape}, expected ({n_rows},) to match the matrix"
+        )
+    if gold.dtype.kind == "f":
+        bad = ~np.isfinite(gold) | (gold != np.round(np.nan_to_num(gold)))
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"gold label at row {pos} is {gold[pos].item()!r}; use -1 for an unknown label"
+            )
+    elif gold.dtype.kind not in "iu":
+        raise ValueError(
+            f"gold labels must be integer class indices (-1 = unknown), got dtype {gold.dtype}"
+        )
+    gold = gold.astype(np.int64)
+    bad = gold < ABSTAIN
+    if cardinality is not None:
+        bad |= gold >= cardinality
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        if cardinality is None:
+            raise ValueError(
+                f"gold label at row {pos} is {gold[pos]}; use -1 (unknown) or a class index"
+            )
+        raise ValueError(
+            f"gold label at row {pos} is {gold[pos]}, outside [-1, {cardinality - 1}] (-1 = unknown)"
+        )
+    return gold
 
 
 def _class_vote_counts(votes: np.ndarray, cardinality: int) -> np.ndarray:
@@ -54,11 +89,7 @@ def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> p
     names, votes = _names_and_votes(L, lf_names)
     n, m = votes.shape
     voted = votes != ABSTAIN
-    cardinality = max(
-        int(votes.max()) + 1 if votes.size else 0,
-        L.cardinality if isinstance(L, LabelMatrix) else 0,
-        2,
-    )
+    cardinality = _cardinality(L, votes)
     counts = _class_vote_counts(votes, cardinality)
     total = counts.sum(axis=1, keepdims=True)
     same = np.take_along_axis(counts, np.clip(votes, 0, None), axis=1)
@@ -76,7 +107,7 @@ def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> p
     if isinstance(L, LabelMatrix) and any(L.error_counts.values()):
         summary["errors"] = [L.error_counts[name] for name in names]
     if y is not None:
-        gold = _check_gold(y, n)
+        gold = _check_gold(y, n, L.cardinality if isinstance(L, LabelMatrix) else None)
         known = voted & (gold[:, None] != ABSTAIN)
         correct = (known & (votes == gold[:, None])).sum(axis=0)
         incorrect = known.sum(axis=0) - correct
@@ -96,6 +127,10 @@ def plot_lf_summary(summary: pd.DataFrame, ax: Any = None, *, annotate: bool = T
     """
     import matplotlib.pyplot as plt
 
+    if "coverage" not in summary:
+        raise KeyError(
+            f"plot_lf_summary needs the output of lf_summary; got columns {list(summary.columns)}"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5))
     if "emp_accuracy" in summary:
@@ -106,8 +141,13 @@ def plot_lf_summary(summary: pd.DataFrame, ax: Any = None, *, annotate: bool = T
         if annotate:
             for name, row in summary.iterrows():
                 if np.isfinite(row["emp_accuracy"]):
-                    ax.annotate(str(name), (row["coverage"], row["emp_accuracy"]), fontsize=7,
-                                xytext=(3, 3), textcoords="offset points")
+                    ax.annotate(
+                        str(name),
+                        (row["coverage"], row["emp_accuracy"]),
+                        fontsize=7,
+                        xytext=(3, 3),
+                        textcoords="offset points",
+                    )
     else:
         order = summary.sort_values("coverage")
         ax.barh(order.index.astype(str), order["coverage"], color="tab:blue")
@@ -127,7 +167,7 @@ def agreement_matrix(L: Any, *, lf_names: list[str] | None = None) -> pd.DataFra
     names, votes = _names_and_votes(L, lf_names)
     voted = (votes != ABSTAIN).astype(np.float64)
     both = voted.T @ voted
-    cardinality = max(int(votes.max()) + 1 if votes.size else 0, 2)
+    cardinality = _cardinality(L, votes)
     agree = np.zeros_like(both)
     for c in range(cardinality):
         is_c = (votes == c).astype(np.float64)
@@ -135,6 +175,20 @@ def agreement_matrix(L: Any, *, lf_names: list[str] | None = None) -> pd.DataFra
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(both > 0, agree / np.maximum(both, 1), np.nan)
     return pd.DataFrame(rate, index=names, columns=names)
+
+
+def _rows_of(data: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The rows of ``data`` for these row ids, matched by id, never by position."""
+    if data.index.equals(index):
+        return data
+    positions = data.index.get_indexer(index) if data.index.is_unique else None
+    if positions is None or (positions < 0).any():
+        absent = "duplicated ids" if positions is None else repr(index[positions < 0][0])
+        raise ValueError(
+            f"data's row ids do not match the label matrix's ({absent}); pass the data the "
+            "matrix was computed on, or data.set_axis(L.index) if they are in the same order"
+        )
+    return data.iloc[positions].set_axis(index)
 
 
 def disagreements(
@@ -151,14 +205,14 @@ def disagreements(
     The case-study loop: find where the LLM errs, read those rows, and write targeted LFs.
     Returns one row per error with ``gold``, the source's vote, one column per other
     source, ``others_agree_with_gold`` (how many other sources voted the gold class) and,
-    given ``data``, its ``columns`` (default: ``text``). With ``include_abstains`` rows where
-    the source abstained are listed too.
+    given ``data`` (matched to the matrix by row id), its ``columns`` (default: ``text``).
+    With ``include_abstains`` rows where the source abstained are listed too.
     """
     if not isinstance(L, LabelMatrix):
         raise TypeError("disagreements needs a LabelMatrix (it looks sources up by name)")
     if source not in L.lf_names:
         raise KeyError(f"no source named {source!r}; sources are {L.lf_names}")
-    gold = _check_gold(y, L.n_rows)
+    gold = _check_gold(y, L.n_rows, L.cardinality)
     votes = L.to_dataframe()
     vote = votes[source].to_numpy()
     wrong = (gold != ABSTAIN) & (vote != gold) & ((vote != ABSTAIN) | include_abstains)
@@ -167,14 +221,11 @@ def disagreements(
     result["others_agree_with_gold"] = (others.to_numpy() == gold[:, None]).sum(axis=1)
     result = result.join(others)
     if data is not None:
-        if len(data) != L.n_rows:
-            raise ValueError(f"data has {len(data)} rows, the matrix {L.n_rows}")
         wanted = columns or [c for c in ("text",) if c in data.columns]
         missing = [c for c in wanted if c not in data.columns]
         if missing:
             raise KeyError(f"data has no column {missing}; columns are {list(data.columns)}")
-        extra = data[wanted].set_axis(L.index)
-        result = pd.concat([extra, result], axis=1)
+        result = pd.concat([_rows_of(data, L.index)[wanted], result], axis=1)
     if L.class_names:
         names = dict(enumerate(L.class_names))
         result.insert(result.columns.get_loc("gold") + 1, "gold_name", result["gold"].map(names))

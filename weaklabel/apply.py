@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import threading
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,19 +21,27 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from weaklabel.lf import ABSTAIN, BaseLabelingFunction, Row, as_labeling_function
-from weaklabel.matrix import LabelMatrix
+from weaklabel.lf import (
+    ABSTAIN,
+    BaseLabelingFunction,
+    LabelingFunction,
+    RegexLabelingFunction,
+    Row,
+    as_labeling_function,
+)
+from weaklabel.matrix import MAX_CARDINALITY, LabelMatrix
 
 __all__ = ["InvalidVoteError", "LabelingFunctionError", "apply_lfs", "as_frame"]
 
 OnError = Literal["raise", "abstain"]
-_INTEGER_TYPES = frozenset(
-    {int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64}
-)
 
 
 class LabelingFunctionError(RuntimeError):
-    """A labeling function raised while voting. The original exception is the ``__cause__``."""
+    """A labeling function raised while voting. The original exception is the ``__cause__``.
+
+    ``lf_name`` names the LF and ``row`` the row id (``None`` for an error in a vectorised
+    or batch LF, which fails for a whole batch).
+    """
 
     def __init__(self, message: str, lf_name: str, row: Any) -> None:
         super().__init__(message, lf_name, row)
@@ -58,7 +68,8 @@ class InvalidVoteError(ValueError):
 def as_frame(data: Any) -> pd.DataFrame:
     """Accept a DataFrame, a Series, or a list of strings or dicts, and return a DataFrame.
 
-    Strings become a ``text`` column; a Series keeps its name (``text`` if unnamed).
+    Strings become a ``text`` column; a Series keeps its name (``text`` if unnamed). Row
+    ids (the index) must be unique, and so must column names.
     """
     if isinstance(data, pd.DataFrame):
         frame = data
@@ -69,7 +80,7 @@ def as_frame(data: Any) -> pd.DataFrame:
     elif isinstance(data, Sequence) and not isinstance(data, str | bytes):
         items = list(data)
         if all(isinstance(item, str) for item in items):
-            frame = pd.DataFrame({"text": pd.Series(items, dtype=object)})
+            frame = pd.DataFrame({"text": items})
         elif all(isinstance(item, Mapping) for item in items):
             frame = pd.DataFrame.from_records(items)
         else:
@@ -77,8 +88,7 @@ def as_frame(data: Any) -> pd.DataFrame:
             first = next(
                 pos
                 for pos, item in enumerate(items)
-                if not isinstance(item, type(items[0]))
-                or not isinstance(item, str | Mapping)
+                if not isinstance(item, type(items[0])) or not isinstance(item, str | Mapping)
             )
             raise TypeError(
                 "data as a list must hold only strings or only dicts; "
@@ -95,21 +105,27 @@ def as_frame(data: Any) -> pd.DataFrame:
             f"the data's row ids must be unique; {dup!r} appears more than once "
             "(use df.reset_index(drop=True))"
         )
+    if not frame.columns.is_unique:
+        dup = frame.columns[frame.columns.duplicated()][0]
+        raise ValueError(f"the data's column names must be unique; {dup!r} appears more than once")
     return frame
 
 
 # ---------------------------------------------------------------- vote checking
 def _bad_vote_error(name: str, row: Any, value: Any, cardinality: int | None) -> InvalidVoteError:
-    allowed = f"[-1, {cardinality - 1}]" if cardinality else "-1 or a class index >= 0"
+    allowed = f"in [0, {cardinality - 1}]" if cardinality else ">= 0"
     if value is None:
         hint = "; return ABSTAIN (-1) instead of None"
     elif isinstance(value, bool | np.bool_):
         hint = "; booleans are not votes, return a class index or ABSTAIN"
+    elif isinstance(value, float | np.floating):
+        hint = "; floats are not votes, return an int"
     else:
         hint = ""
+    shown = repr(value.item()) if isinstance(value, np.generic) else repr(value)
     return InvalidVoteError(
-        f"LF {name!r} returned {value!r} ({type(value).__name__}) on row {row!r}; "
-        f"votes must be integers in {allowed}{hint}",
+        f"LF {name!r} returned {shown:.80} ({type(value).__name__}) on row {row!r}; "
+        f"a vote is ABSTAIN (-1) or an integer class index {allowed}{hint}",
         name,
         row,
         value,
@@ -117,59 +133,111 @@ def _bad_vote_error(name: str, row: Any, value: Any, cardinality: int | None) ->
 
 
 def _check_range(name: str, votes: np.ndarray, index: pd.Index, cardinality: int | None) -> None:
-    bad = votes < ABSTAIN
-    if cardinality is not None:
-        bad |= votes >= cardinality
+    bad = (votes < ABSTAIN) | (
+        votes >= (cardinality if cardinality is not None else MAX_CARDINALITY)
+    )
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise _bad_vote_error(name, index[pos], votes[pos].item(), cardinality)
 
 
-def _votes_from_list(name: str, out: list[Any], index: pd.Index, cardinality: int | None) -> np.ndarray:
-    if not set(map(type, out)) <= _INTEGER_TYPES:
-        pos = next(i for i, v in enumerate(out) if type(v) not in _INTEGER_TYPES)
+def _is_int_type(kind: type) -> bool:
+    return issubclass(kind, int | np.integer) and not issubclass(kind, bool | np.bool_)
+
+
+def _votes_from_list(
+    name: str, out: list[Any], index: pd.Index, cardinality: int | None
+) -> np.ndarray:
+    """Check a row-wise LF's return values (ints, IntEnums, numpy ints) and make an array."""
+    if not all(_is_int_type(kind) for kind in set(map(type, out))):
+        pos = next(i for i, v in enumerate(out) if not _is_int_type(type(v)))
         raise _bad_vote_error(name, index[pos], out[pos], cardinality)
-    votes = np.fromiter(out, dtype=np.int64, count=len(out))
+    try:
+        votes = np.fromiter(out, dtype=np.int64, count=len(out))
+    except OverflowError:  # a Python int beyond int64
+        pos = next(i for i, v in enumerate(out) if not -(2**63) <= int(v) < 2**63)
+        raise _bad_vote_error(name, index[pos], out[pos], cardinality) from None
     _check_range(name, votes, index, cardinality)
     return votes
 
 
 def _votes_from_array(name: str, out: Any, index: pd.Index, cardinality: int | None) -> np.ndarray:
+    """Check a vectorised or batch LF's result: one integer vote per row, in row order."""
+    if isinstance(out, list | tuple):  # check the items themselves: numpy would coerce True to 1
+        if len(out) != len(index):
+            raise _wrong_length(name, (len(out),), len(index))
+        return _votes_from_list(name, list(out), index, cardinality)
+    if isinstance(out, pd.DataFrame) and out.shape[1] == 1:
+        out = out.iloc[:, 0]
+    if isinstance(out, pd.Series) and not out.index.equals(index):
+        if len(out) == len(index) and out.index.is_unique and out.index.isin(index).all():
+            out = out.reindex(index)  # same rows in another order: align them by id
     if isinstance(out, pd.Series | pd.DataFrame):
         out = out.to_numpy()
     arr = np.asarray(out)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.shape != (len(index),):
-        raise InvalidVoteError(
-            f"LF {name!r} returned an array of shape {arr.shape} for a batch of {len(index)} rows; "
-            "it must return one vote per row",
-            name,
-            None,
-            arr.shape,
-        )
+        raise _wrong_length(name, arr.shape, len(index))
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype.kind == "O":
+        return _votes_from_list(name, arr.tolist(), index, cardinality)
     if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "b":
-            raise _bad_vote_error(name, index[0] if len(index) else None, arr[0].item(), cardinality)
-        bad = [i for i, v in enumerate(arr.tolist()) if type(v) is not int]
+        pos = 0
         if arr.dtype.kind == "f":
-            finite_ints = np.isfinite(arr) & (arr == np.round(arr))
-            bad = np.flatnonzero(~finite_ints).tolist() or [0]
-        pos = bad[0] if bad else 0
-        raise _bad_vote_error(name, index[pos], arr[pos].item() if arr.size else None, cardinality)
+            odd = ~(np.isfinite(arr) & (arr == np.round(arr)))
+            odd = odd if odd.any() else arr != ABSTAIN
+            pos = int(np.flatnonzero(odd)[0]) if odd.any() else 0
+        elif arr.dtype.kind == "b":
+            pos = int(np.argmax(arr))
+        error = _bad_vote_error(name, index[pos], arr[pos].item(), cardinality)
+        error.args = (
+            f"{error.args[0]} (the LF returned an array of dtype {arr.dtype})",
+            *error.args[1:],
+        )
+        raise error
+    if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
+        pos = int(np.argmax(arr))
+        raise _bad_vote_error(name, index[pos], arr[pos].item(), cardinality)
     votes = arr.astype(np.int64, copy=False)
     _check_range(name, votes, index, cardinality)
     return votes
 
 
+def _wrong_length(name: str, shape: tuple[int, ...], n_rows: int) -> InvalidVoteError:
+    return InvalidVoteError(
+        f"LF {name!r} returned an array of shape {shape} for a batch of {n_rows} rows; "
+        "it must return one vote per row",
+        name,
+        None,
+        shape,
+    )
+
+
 # ---------------------------------------------------------------- row-wise LFs
 def _rows(frame: pd.DataFrame) -> list[Row]:
-    return [Row(**record) for record in frame.to_dict("records")]
+    names = list(frame.columns)
+    if not names:
+        return [Row() for _ in range(len(frame))]
+    columns = [frame[name].tolist() for name in names]  # Python scalars, column by column
+    if all(isinstance(name, str) for name in names):
+        return [
+            Row(**dict(zip(names, values, strict=True))) for values in zip(*columns, strict=True)
+        ]
+    rows = []
+    for values in zip(*columns, strict=True):
+        row = Row()
+        row.__dict__.update(zip(names, values, strict=True))  # non-string column names
+        rows.append(row)
+    return rows
 
 
-def _call_row_lf(lf: BaseLabelingFunction, rows: list[Row], index: pd.Index, on_error: OnError):
+def _call_row_lf(
+    lf: BaseLabelingFunction, rows: list[Row], index: pd.Index, on_error: OnError
+) -> tuple[list[Any], int]:
     """Run one row-wise LF; returns (votes, error_count)."""
-    call = lf.__call__  # type: ignore[attr-defined]
+    call = lf.row_function() if isinstance(lf, LabelingFunction) else lf.__call__  # type: ignore[attr-defined]
     out: list[Any] = []
     append = out.append
     errors = 0
@@ -179,8 +247,7 @@ def _call_row_lf(lf: BaseLabelingFunction, rows: list[Row], index: pd.Index, on_
         except Exception as exc:
             if on_error == "raise":
                 raise LabelingFunctionError(
-                    f"LF {lf.name!r} raised {type(exc).__name__}: {exc} on row {index[pos]!r} "
-                    f"(position {pos})\n{traceback.format_exc()}",
+                    f"LF {lf.name!r} raised {type(exc).__name__}: {exc} on row {index[pos]!r}",
                     lf.name,
                     index[pos],
                 ) from exc
@@ -207,13 +274,28 @@ def _apply_row_lfs(
 
 # State handed to forked workers without pickling (LFs defined in notebooks need not pickle).
 _FORK_STATE: dict[str, Any] = {}
+_FORK_LOCK = threading.Lock()
 
 
 def _row_worker(start: int, stop: int) -> tuple[int, np.ndarray, list[int]]:
     state = _FORK_STATE
-    votes, errors = _apply_row_lfs(
-        state["lfs"], state["frame"].iloc[start:stop], state["cardinality"], state["on_error"]
-    )
+    try:
+        votes, errors = _apply_row_lfs(
+            state["lfs"], state["frame"].iloc[start:stop], state["cardinality"], state["on_error"]
+        )
+    except LabelingFunctionError as exc:
+        # The cause does not survive the trip to the parent process: keep its traceback.
+        cause = "".join(traceback.format_exception(exc.__cause__)) if exc.__cause__ else ""
+        raise LabelingFunctionError(
+            f"{exc.args[0]}\n\nTraceback in the worker process:\n{cause}", exc.lf_name, exc.row
+        ) from None
+    except InvalidVoteError as exc:
+        try:
+            pickle.dumps(exc.value)
+        except Exception:
+            exc.value = repr(exc.value)
+            exc.args = (*exc.args[:3], exc.value)
+        raise
     return start, votes, errors
 
 
@@ -230,37 +312,47 @@ def _apply_row_lfs_parallel(
     chunk = max(1, min(batch_size, -(-n // (n_jobs * 4))))
     votes = np.empty((n, len(lfs)), dtype=np.int16)
     errors = [0] * len(lfs)
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" not in methods:
+    if "fork" not in multiprocessing.get_all_start_methods():
         raise RuntimeError(
             "n_jobs > 1 for row-wise LFs needs the 'fork' start method (Linux/macOS); "
             "use n_jobs=1 or vectorized LFs"
         )
-    _FORK_STATE.update(lfs=lfs, frame=frame, cardinality=cardinality, on_error=on_error)
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-            futures = [pool.submit(_row_worker, s, min(s + chunk, n)) for s in range(0, n, chunk)]
-            for future in futures:
-                try:
-                    start, part, part_errors = future.result()
-                except LabelingFunctionError as exc:
-                    _reraise_in_process(exc, lfs, frame, on_error)
-                    raise
-                votes[start : start + len(part)] = part
-                errors = [a + b for a, b in zip(errors, part_errors, strict=True)]
-                bar.update(len(part))
-    finally:
-        _FORK_STATE.clear()
+    with _FORK_LOCK:
+        _FORK_STATE.update(lfs=lfs, frame=frame, cardinality=cardinality, on_error=on_error)
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+                futures = [
+                    pool.submit(_row_worker, s, min(s + chunk, n)) for s in range(0, n, chunk)
+                ]
+                for future in futures:
+                    try:
+                        start, part, part_errors = future.result()
+                    except BaseException as exc:
+                        for other in futures:
+                            other.cancel()
+                        if isinstance(exc, LabelingFunctionError):
+                            _reraise_in_process(exc, lfs, frame, cardinality, on_error)
+                        raise
+                    votes[start : start + len(part)] = part
+                    errors = [a + b for a, b in zip(errors, part_errors, strict=True)]
+                    bar.update(len(part))
+        finally:
+            _FORK_STATE.clear()
     return votes, errors
 
 
 def _reraise_in_process(
-    exc: LabelingFunctionError, lfs: list[BaseLabelingFunction], frame: pd.DataFrame, on_error: OnError
+    exc: LabelingFunctionError,
+    lfs: list[BaseLabelingFunction],
+    frame: pd.DataFrame,
+    cardinality: int | None,
+    on_error: OnError,
 ) -> None:
     """Re-run the failing row here so the error carries the real exception as its cause."""
     lf = next(lf for lf in lfs if lf.name == exc.lf_name)
-    _call_row_lf(lf, _rows(frame.loc[[exc.row]]), frame.index[frame.index == exc.row], on_error)
+    row = frame.loc[[exc.row]]
+    _apply_row_lfs([lf], row, cardinality, on_error)
 
 
 # ---------------------------------------------------------------- batch-wise LFs
@@ -270,17 +362,21 @@ def _apply_batch_lf(
     cardinality: int | None,
     on_error: OnError,
     progress: bool,
+    cache: dict[str, Any],
 ) -> tuple[np.ndarray, int]:
     try:
         if lf.kind == "batch":
             out = lf.apply_batch(batch, progress=progress)  # type: ignore[attr-defined]
+        elif isinstance(lf, RegexLabelingFunction):
+            out = lf.apply_batch(batch, cache=cache)
         else:
             out = lf.apply_batch(batch)  # type: ignore[attr-defined]
     except Exception as exc:
         where = f"rows {batch.index[0]!r}..{batch.index[-1]!r}" if len(batch) else "an empty batch"
         if on_error == "raise":
             raise LabelingFunctionError(
-                f"LF {lf.name!r} raised {type(exc).__name__}: {exc} on the batch of {where}",
+                f"LF {lf.name!r} raised {type(exc).__name__}: {exc} on the batch of {where} "
+                f"({len(batch)} rows)",
                 lf.name,
                 None,
             ) from exc
@@ -288,15 +384,54 @@ def _apply_batch_lf(
     return _votes_from_array(lf.name, out, batch.index, cardinality), 0
 
 
-def _check_sources(lfs: Iterable[Any]) -> list[BaseLabelingFunction]:
+def _check_sources(lfs: Any) -> list[BaseLabelingFunction]:
+    if isinstance(lfs, str):
+        raise TypeError(
+            f"lfs must be labeling functions, got the string {lfs!r}; use load_lfs({lfs!r})"
+        )
+    if isinstance(lfs, BaseLabelingFunction) or not isinstance(lfs, Iterable):
+        lfs = [lfs]
     sources = [as_labeling_function(lf) for lf in lfs]
     if not sources:
         raise ValueError("no labeling functions given")
+    for lf in sources:
+        if not isinstance(getattr(lf, "name", None), str) or not lf.name.strip():
+            raise ValueError(
+                f"{type(lf).__name__} has no name; set self.name to a non-empty string"
+            )
     names = [lf.name for lf in sources]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise ValueError(f"labeling function names must be unique; duplicated: {duplicated}")
     return sources
+
+
+def _check_arguments(
+    on_error: Any, batch_size: Any, n_jobs: Any, cardinality: Any, class_names: Any
+) -> tuple[int, int | None]:
+    if on_error not in ("raise", "abstain"):
+        raise ValueError(f"on_error must be 'raise' or 'abstain', got {on_error!r}")
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
+    if cardinality is None and class_names is not None:
+        cardinality = len(class_names)
+    if cardinality is not None and (
+        isinstance(cardinality, bool)
+        or not isinstance(cardinality, int | np.integer)
+        or not 2 <= cardinality <= MAX_CARDINALITY
+    ):
+        raise ValueError(
+            f"cardinality must be an integer in [2, {MAX_CARDINALITY}], got {cardinality!r}"
+        )
+    return int(n_jobs), None if cardinality is None else int(cardinality)
 
 
 def apply_lfs(
@@ -317,67 +452,78 @@ def apply_lfs(
     lfs
         Labeling functions of any kind (row-wise, vectorised, batch/LLM), or Snorkel LFs.
     data
-        A DataFrame, a Series, or a list of strings (a ``text`` column) or dicts.
+        A DataFrame, a Series, or a list of strings (a ``text`` column) or dicts. Its index
+        becomes the matrix's row ids, so it must be unique.
     cardinality
-        Number of classes. Votes are checked against it; inferred from the votes if omitted.
+        Number of classes. Votes are checked against it; taken from ``class_names`` or
+        inferred from the votes (largest vote + 1) if omitted. Needed for empty data.
     class_names
         Optional class names stored on the matrix.
     n_jobs
         Processes for row-wise LFs (``-1``: all cores). Results are identical for any value.
     batch_size
-        Rows per batch for vectorised and row-wise LFs; bounds memory.
+        Rows per batch for vectorised and row-wise LFs; bounds memory. Results are
+        identical for any value.
     progress
         Show a progress bar (notebook-aware).
     on_error
-        ``"raise"``: an LF that raises stops the run with an error naming the LF and the row.
+        ``"raise"``: an LF that raises stops the run with a :class:`LabelingFunctionError`
+        naming the LF and the row (the original exception is its ``__cause__``).
         ``"abstain"``: its vote becomes ABSTAIN and the count is kept in
-        ``LabelMatrix.error_counts``. Invalid votes (wrong type or range) always raise.
+        ``LabelMatrix.error_counts`` (a vectorised LF that raises abstains on its whole
+        batch). Invalid votes (wrong type or range) always raise :class:`InvalidVoteError`.
     """
-    if on_error not in ("raise", "abstain"):
-        raise ValueError(f"on_error must be 'raise' or 'abstain', got {on_error!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
-    if not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
-    if cardinality is not None and cardinality < 2:
-        raise ValueError(f"cardinality must be >= 2, got {cardinality}")
+    n_jobs, cardinality = _check_arguments(on_error, batch_size, n_jobs, cardinality, class_names)
     sources = _check_sources(lfs)
     frame = as_frame(data)
+    for lf in sources:  # a missing column is a data error, never an LF failure to abstain on
+        column = getattr(lf, "column", None)
+        if lf.kind == "vectorized" and column is not None and column not in frame.columns:
+            raise KeyError(
+                f"LF {lf.name!r} reads column {column!r}, which the data lacks "
+                f"(columns: {list(frame.columns)})"
+            )
     n = len(frame)
     votes = np.full((n, len(sources)), ABSTAIN, dtype=np.int16)
     errors = dict.fromkeys((lf.name for lf in sources), 0)
     row_cols = [j for j, lf in enumerate(sources) if lf.kind == "row"]
     vec_cols = [j for j, lf in enumerate(sources) if lf.kind == "vectorized"]
     batch_cols = [j for j, lf in enumerate(sources) if lf.kind == "batch"]
-
     row_lfs = [sources[j] for j in row_cols]
+    parallel = bool(row_lfs) and n_jobs > 1 and n > 1
+
     with tqdm(total=n, desc="Applying LFs", unit="rows", disable=not progress or n == 0) as bar:
-        if row_lfs and n_jobs > 1 and n > 1:
+        if parallel:
             part, part_errors = _apply_row_lfs_parallel(
                 row_lfs, frame, cardinality, on_error, n_jobs, batch_size, bar
             )
             votes[:, row_cols] = part
             for lf, count in zip(row_lfs, part_errors, strict=True):
                 errors[lf.name] += count
-            bar.reset(total=n)
-        for start in range(0, n, batch_size):
-            batch = frame.iloc[start : start + batch_size]
-            if row_lfs and n_jobs == 1:
-                part, part_errors = _apply_row_lfs(row_lfs, batch, cardinality, on_error)
-                votes[start : start + len(batch), row_cols] = part
-                for lf, count in zip(row_lfs, part_errors, strict=True):
-                    errors[lf.name] += count
-            for j in vec_cols:
-                column, count = _apply_batch_lf(sources[j], batch, cardinality, on_error, progress)
-                votes[start : start + len(batch), j] = column
-                errors[sources[j].name] += count
-            bar.update(len(batch))
-    for j in batch_cols:
-        column, count = _apply_batch_lf(sources[j], frame, cardinality, on_error, progress)
-        votes[:, j] = column
-        errors[sources[j].name] += count
+        serial_rows = bool(row_lfs) and not parallel
+        if vec_cols or serial_rows:
+            if parallel:
+                bar.reset(total=n)
+            for start in range(0, n, batch_size):
+                batch = frame.iloc[start : start + batch_size]
+                if serial_rows:
+                    part, part_errors = _apply_row_lfs(row_lfs, batch, cardinality, on_error)
+                    votes[start : start + len(batch), row_cols] = part
+                    for lf, count in zip(row_lfs, part_errors, strict=True):
+                        errors[lf.name] += count
+                cache: dict[str, Any] = {}  # columns prepared once per batch for regex LFs
+                for j in vec_cols:
+                    column, count = _apply_batch_lf(
+                        sources[j], batch, cardinality, on_error, progress, cache
+                    )
+                    votes[start : start + len(batch), j] = column
+                    errors[sources[j].name] += count
+                bar.update(len(batch))
+    if n:
+        for j in batch_cols:
+            column, count = _apply_batch_lf(sources[j], frame, cardinality, on_error, progress, {})
+            votes[:, j] = column
+            errors[sources[j].name] += count
 
     return LabelMatrix(
         votes,

@@ -45,13 +45,39 @@ def _read_json(path: Path) -> Any:
         with path.open(encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        raise ValueError(
+            f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
 
 
 def _row_ids(keys: list[str]) -> pd.Index:
-    if all(key.isdigit() for key in keys):
+    """WRENCH ids as ints when they all are canonical integers ("7", not "07"), else strings."""
+    if keys and all(key.isascii() and key.isdigit() and str(int(key)) == key for key in keys):
         return pd.Index([int(key) for key in keys], name="id")
     return pd.Index(keys, name="id")
+
+
+def _labeled_duplicates(file: Path, entries: dict[str, Any], labeled_ids: Any) -> set[str]:
+    """The ``labeled_ids.json`` rows to drop: those that repeat the text of another train row.
+
+    Some WRENCH copies append their labeled exemplars to train as copies of earlier rows
+    (YouTube, TREC: every one repeats a train text); others list original rows (SMS: most
+    texts are unique). Only when every listed row is such a copy are they dropped, which
+    gives the published train sizes (1586, 4571 and 4965).
+    """
+    ids = labeled_ids.get("labeled_ids", []) if isinstance(labeled_ids, dict) else labeled_ids
+    if not isinstance(ids, list):
+        raise ValueError(f"{file}: expected a list of ids, got {type(ids).__name__}")
+    listed = {str(key) for key in ids} & set(entries)
+
+    def text(key: str) -> str:
+        data = entries[key].get("data") if isinstance(entries[key], dict) else None
+        return json.dumps(data, sort_keys=True)
+
+    others = {text(key) for key in entries if key not in listed}
+    return listed if listed and all(text(key) in others for key in listed) else set()
 
 
 def wrench_lf_names(folder: str | Path, n_sources: int) -> list[str]:
@@ -67,7 +93,11 @@ def wrench_lf_names(folder: str | Path, n_sources: int) -> list[str]:
         text = readme.read_text(encoding="utf-8", errors="replace")
         match = re.search(r"Labeling functions list:\s*\n((?:\s*\w+,?\s*\n)+)", text, re.IGNORECASE)
         if match:
-            names = [name.strip(" ,\t").lower() for name in match.group(1).splitlines() if name.strip(" ,\t")]
+            names = [
+                name.strip(" ,\t").lower()
+                for name in match.group(1).splitlines()
+                if name.strip(" ,\t")
+            ]
             if len(names) == n_sources and len(set(names)) == n_sources:
                 return names
     return [f"{folder.name}_{j}" for j in range(n_sources)]
@@ -89,8 +119,9 @@ def load_wrench(
     split
         ``"train"``, ``"valid"`` or ``"test"``.
     drop_labeled_duplicates
-        Drop the train rows listed in ``labeled_ids.json``: labeled exemplars that repeat
-        earlier train texts. Dropping them gives the published split sizes.
+        Drop the train rows listed in ``labeled_ids.json`` when they are labeled exemplars
+        appended as copies of other train rows (YouTube, TREC); lists of original rows
+        (SMS) are kept. This gives the published split sizes.
     lf_names
         Names for the LF columns (default: :func:`wrench_lf_names`).
 
@@ -108,11 +139,13 @@ def load_wrench(
     file = folder / f"{split}.json"
     entries = _read_json(file)
     if not isinstance(entries, dict):
-        raise ValueError(f"{file}: expected a JSON object of id -> example, got {type(entries).__name__}")
+        raise ValueError(
+            f"{file}: expected a JSON object of id -> example, got {type(entries).__name__}"
+        )
     class_names = _wrench_class_names(folder)
     if drop_labeled_duplicates and split == "train" and (folder / "labeled_ids.json").is_file():
-        labeled = _read_json(folder / "labeled_ids.json")
-        drop = set(map(str, labeled.get("labeled_ids", []) if isinstance(labeled, dict) else labeled))
+        labeled_file = folder / "labeled_ids.json"
+        drop = _labeled_duplicates(labeled_file, entries, _read_json(labeled_file))
         entries = {key: value for key, value in entries.items() if key not in drop}
     keys = list(entries)
     votes, gold, records = [], [], []
@@ -123,29 +156,58 @@ def load_wrench(
             if not isinstance(entry, dict) or field not in entry:
                 raise ValueError(f"{file}: example {key!r} has no {field!r} field")
         weak = entry["weak_labels"]
+        if not isinstance(weak, list):
+            raise ValueError(
+                f"{file}: example {key!r} has weak_labels {weak!r:.60}, expected a list"
+            )
         if width is None:
             width = len(weak)
         elif len(weak) != width:
-            raise ValueError(f"{file}: example {key!r} has {len(weak)} weak labels, earlier ones have {width}")
+            raise ValueError(
+                f"{file}: example {key!r} has {len(weak)} weak labels, earlier ones have {width}"
+            )
         votes.append(weak)
         gold.append(-1 if entry["label"] is None else entry["label"])
-        records.append(entry["data"] if isinstance(entry["data"], dict) else {"text": entry["data"]})
+        records.append(
+            entry["data"] if isinstance(entry["data"], dict) else {"text": entry["data"]}
+        )
     width = width or 0
+    cardinality = len(class_names) if class_names else None
     index = _row_ids(keys)
     data = pd.DataFrame.from_records(records, index=index) if records else pd.DataFrame(index=index)
     names = lf_names or wrench_lf_names(folder, width)
-    vote_array = np.asarray(votes, dtype=np.int64).reshape(len(keys), width)
+    vote_array = _int_table(file, keys, votes, "weak label", cardinality).reshape(len(keys), width)
+    y = _int_table(file, keys, [[g] for g in gold], "label", cardinality).reshape(len(keys))
     try:
         L = LabelMatrix(
-            vote_array,
-            names,
-            cardinality=len(class_names) if class_names else None,
-            class_names=class_names,
-            index=index,
+            vote_array, names, cardinality=cardinality, class_names=class_names, index=index
         )
     except ValueError as exc:
         raise ValueError(f"{file}: {exc}") from exc
-    return LabeledData(data, L, np.asarray(gold, dtype=np.int64))
+    return LabeledData(data, L, y)
+
+
+def _int_table(
+    file: Path, keys: list[str], rows: list[list[Any]], what: str, cardinality: int | None
+) -> np.ndarray:
+    """Rows of class indices (-1 = none) as an int64 array; a bad value names its example."""
+    flat = [v for row in rows for v in row]
+    good = all(type(v) is int for v in flat)
+    arr = np.asarray(flat, dtype=np.int64) if good else np.empty(0, dtype=np.int64)
+    upper = cardinality if cardinality is not None else np.iinfo(np.int64).max
+    if good and (arr.size == 0 or (arr.min() >= -1 and arr.max() < upper)):
+        return arr
+    key, j, v = next(
+        (key, j, v)
+        for key, row in zip(keys, rows, strict=True)
+        for j, v in enumerate(row)
+        if type(v) is not int or not -1 <= v < upper
+    )
+    where = f" (column {j})" if what == "weak label" else ""
+    below = f" below {cardinality}" if cardinality is not None else ""
+    raise ValueError(
+        f"{file}: example {key!r} has the {what} {v!r}{where}; expected -1 or a class index{below}"
+    )
 
 
 def _wrench_class_names(folder: Path) -> list[str] | None:
@@ -153,10 +215,16 @@ def _wrench_class_names(folder: Path) -> list[str] | None:
     if not file.is_file():
         return None
     mapping = _read_json(file)
+    if not isinstance(mapping, dict):
+        raise ValueError(
+            f"{file}: expected a JSON object of class index -> name, got {type(mapping).__name__}"
+        )
     try:
         return [str(mapping[str(i)]) for i in range(len(mapping))]
     except KeyError as exc:
-        raise ValueError(f"{file}: class indices must be 0..{len(mapping) - 1}, missing {exc}") from exc
+        raise ValueError(
+            f"{file}: class indices must be 0..{len(mapping) - 1}, missing {exc}"
+        ) from exc
 
 
 # ---------------------------------------------------------------- tables
@@ -171,7 +239,9 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: malformed JSON on line {lineno}: {exc.msg}") from exc
             if not isinstance(record, dict):
-                raise ValueError(f"{path}: line {lineno} holds a {type(record).__name__}, expected an object")
+                raise ValueError(
+                    f"{path}: line {lineno} holds a {type(record).__name__}, expected an object"
+                )
             records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -187,52 +257,86 @@ def load_table(
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Load a CSV/TSV, JSONL or Parquet file of texts, with optional gold labels.
 
-    Labels may be class indices or class names; names are mapped through ``class_names``
-    (default: the sorted distinct names). Returns ``(data, y)``, ``y`` being ``None``
-    without ``label_column`` and ``-1`` where a row has no label.
+    The text column is renamed ``text`` (what keyword and regex LFs read by default); in
+    CSV/TSV files it is read as strings even where a text looks like a number. Labels may
+    be class indices or class names; names are mapped through ``class_names`` (default: the
+    sorted distinct names, stored in ``data.attrs["class_names"]``). Returns ``(data, y)``,
+    ``y`` being ``None`` without ``label_column`` and ``-1`` where a row has no label.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing file: {path}")
     kind = (format or path.suffix.lstrip(".")).lower()
+    if kind not in ("csv", "tsv", "txt", "jsonl", "ndjson", "parquet"):
+        raise ValueError(f"{path}: unknown table format {kind!r}; use csv, tsv, jsonl or parquet")
     try:
         if kind in ("csv", "tsv", "txt"):
             sep = read_options.pop("sep", "\t" if kind == "tsv" else ",")
+            read_options.setdefault("dtype", {text_column: str})
             data = pd.read_csv(path, sep=sep, **read_options)
         elif kind in ("jsonl", "ndjson"):
             data = _read_jsonl(path)
-        elif kind == "parquet":
-            data = pd.read_parquet(path, **read_options)
         else:
-            raise ValueError(f"{path}: unknown table format {kind!r}; use csv, tsv, jsonl or parquet")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            data = pd.read_parquet(path, **read_options)
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}: "):  # already names the file and line
+            raise
+        raise ValueError(f"{path}: cannot parse as {kind}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot parse as {kind}: {exc}") from exc
     for column in (text_column, label_column):
         if column is not None and column not in data.columns:
             raise KeyError(f"{path}: no column {column!r}; columns are {list(data.columns)}")
     if text_column != "text":
+        if "text" in data.columns:
+            raise ValueError(
+                f"{path}: text_column={text_column!r} would be renamed 'text', "
+                "but the table already has a 'text' column"
+            )
         data = data.rename(columns={text_column: "text"})
+        if label_column == text_column:
+            label_column = "text"
     if label_column is None:
         return data, None
-    return data, _encode_labels(path, data[label_column], class_names)
+    y, names = _encode_labels(path, data[label_column], class_names)
+    if names is not None:
+        data.attrs["class_names"] = names
+    return data, y
 
 
-def _encode_labels(path: Path, labels: pd.Series, class_names: list[str] | None) -> np.ndarray:
+def _encode_labels(
+    path: Path, labels: pd.Series, class_names: list[str] | None
+) -> tuple[np.ndarray, list[str] | None]:
+    """Class indices for the labels (-1 where missing), and the class names if known."""
     present = labels.dropna()
-    if pd.api.types.is_numeric_dtype(present) and class_names is None:
-        values = labels.fillna(-1).to_numpy()
-        if not np.all(values == np.round(values)):
-            pos = int(np.flatnonzero(values != np.round(values))[0])
-            raise ValueError(f"{path}: row {pos} has the non-integer label {values[pos]!r}")
-        return values.astype(np.int64)
-    names = class_names or sorted(present.astype(str).unique())
+    if pd.api.types.is_numeric_dtype(present):
+        values = labels.astype("float64").fillna(-1).to_numpy()
+        upper = len(class_names) if class_names is not None else np.inf
+        bad = (values != np.round(values)) | (values < -1) | (values >= upper)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{path}: row {pos} has the label {_py(labels.iloc[pos])!r}; expected a class index"
+                + (f" below {len(class_names)}" if class_names is not None else "")
+                + " (or a missing value)"
+            )
+        return values.astype(np.int64), class_names
+    names = list(class_names) if class_names is not None else sorted(present.astype(str).unique())
     lookup = {name: i for i, name in enumerate(names)}
-    encoded = labels.astype("string").map(lookup)
-    unknown = labels.notna() & encoded.isna()
-    if unknown.any():
-        pos = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise ValueError(f"{path}: row {pos} has the label {labels.iloc[pos]!r}, not one of {names}")
-    return encoded.fillna(-1).to_numpy(dtype=np.int64)
+    encoded = labels.map(lambda v: lookup.get(str(v), -2) if pd.notna(v) else -1).to_numpy(
+        dtype=np.int64
+    )
+    if (encoded == -2).any():
+        pos = int(np.flatnonzero(encoded == -2)[0])
+        raise ValueError(
+            f"{path}: row {pos} has the label {_py(labels.iloc[pos])!r}, not one of {names}"
+        )
+    return encoded, names
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, for readable error messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 # ---------------------------------------------------------------- raw spam corpora
@@ -248,10 +352,22 @@ def read_uci_youtube(folder: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"no Youtube0*.csv files in {folder}")
     frames = []
     for file in files:
-        frame = pd.read_csv(file, encoding="utf-8-sig")
+        try:
+            frame = pd.read_csv(file, encoding="utf-8-sig", dtype={"CONTENT": str})
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{file}: cannot parse as CSV: {exc}") from exc
         missing = {"COMMENT_ID", "AUTHOR", "DATE", "CONTENT", "CLASS"} - set(frame.columns)
         if missing:
             raise KeyError(f"{file}: missing columns {sorted(missing)}")
+        for column in ("CONTENT", "CLASS"):
+            if frame[column].isna().any():
+                pos = int(np.flatnonzero(frame[column].isna().to_numpy())[0])
+                raise ValueError(f"{file}: row {pos} has no {column}")
+        if not frame["CLASS"].isin([0, 1]).all():
+            pos = int(np.flatnonzero(~frame["CLASS"].isin([0, 1]).to_numpy())[0])
+            raise ValueError(
+                f"{file}: row {pos} has CLASS {_py(frame['CLASS'].iloc[pos])!r}, expected 0 or 1"
+            )
         frames.append(
             pd.DataFrame(
                 {
@@ -276,7 +392,9 @@ def read_uci_sms(path: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"missing file: {path}")
     texts, labels = [], []
     with path.open(encoding="utf-8") as handle:
-        for lineno, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+        for lineno, row in enumerate(
+            csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1
+        ):
             if len(row) != 2 or row[0] not in ("ham", "spam"):
                 raise ValueError(f"{path}: line {lineno} is not 'ham|spam<TAB>text': {row!r:.80}")
             labels.append(int(row[0] == "spam"))
@@ -284,13 +402,19 @@ def read_uci_sms(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64)})
 
 
-def load_youtube_spam(split: str | None = None, *, valid_fraction: float = 0.1, seed: int = 0) -> pd.DataFrame:
+def load_youtube_spam(
+    split: str | None = None, *, valid_fraction: float = 0.1, seed: int = 0
+) -> pd.DataFrame:
     """The YouTube Spam Collection bundled with weaklabel, with a ``split`` column.
 
     test = the Shakira video (as in Snorkel's spam tutorial); valid = a seeded
     ``valid_fraction`` of the other four videos; train = the rest. ``split`` selects one.
     Source and licence (CC BY 4.0): ``weaklabel/datasets/youtube_spam/SOURCE.md``.
     """
+    if split is not None and split not in _SPLITS:
+        raise ValueError(f"split must be one of {_SPLITS} or None, got {split!r}")
+    if not 0 <= valid_fraction < 1:
+        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
     folder = resources.files("weaklabel.datasets") / "youtube_spam"
     with resources.as_file(folder) as local:
         data = read_uci_youtube(local)
@@ -300,6 +424,4 @@ def load_youtube_spam(split: str | None = None, *, valid_fraction: float = 0.1, 
     data["split"] = np.select([is_test, is_valid], ["test", "valid"], "train")
     if split is None:
         return data
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {_SPLITS} or None, got {split!r}")
     return data[data["split"] == split]

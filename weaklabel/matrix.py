@@ -9,6 +9,7 @@ runs (hand-written LFs today, an LLM labeler tomorrow) can be put side by side s
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,55 +19,98 @@ import pandas as pd
 
 from weaklabel.lf import ABSTAIN
 
-__all__ = ["LabelMatrix", "as_vote_array"]
+__all__ = ["MAX_CARDINALITY", "LabelMatrix", "as_vote_array"]
 
 _FORMAT_VERSION = 1
+MAX_CARDINALITY = 32767
+"""The most classes a label matrix holds: votes are stored as int8, or int16 beyond 127."""
+_ROW_ID_COLUMN = "__row_id__"
 
 
 def _smallest_dtype(cardinality: int) -> np.dtype:
     return np.dtype(np.int8) if cardinality <= 127 else np.dtype(np.int16)
 
 
-def as_vote_array(L: Any, *, cardinality: int | None = None) -> np.ndarray:
-    """Return ``L`` (a LabelMatrix or array-like) as a validated 2-D integer array.
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    row, col = np.argwhere(mask)[0]
+    return int(row), int(col)
 
-    Label models and analysis helpers call this so that a plain numpy array with ``-1`` for
-    abstain is accepted everywhere a ``LabelMatrix`` is.
-    """
-    if isinstance(L, LabelMatrix):
-        return L.votes
-    arr = np.asarray(L)
+
+def _check_cardinality(cardinality: Any) -> int:
+    if (
+        isinstance(cardinality, bool | np.bool_)
+        or not isinstance(cardinality, int | np.integer)
+        or not 2 <= cardinality <= MAX_CARDINALITY
+    ):
+        raise ValueError(
+            f"cardinality must be an integer in [2, {MAX_CARDINALITY}], got {cardinality!r}"
+        )
+    return int(cardinality)
+
+
+def _check_votes(arr: np.ndarray, cardinality: int | None = None) -> np.ndarray:
+    """Validate a 2-D vote array; returns it as an integer array (floats converted)."""
     if arr.ndim != 2:
         raise ValueError(f"label matrix must be 2-D (rows x sources), got shape {arr.shape}")
     if arr.dtype.kind == "f":
-        if np.isnan(arr).any():
-            row, col = np.argwhere(np.isnan(arr))[0]
-            raise ValueError(f"label matrix contains NaN at row {row}, column {col}; use -1 to abstain")
-        if not np.all(arr == np.round(arr)):
-            row, col = np.argwhere(arr != np.round(arr))[0]
+        if not np.isfinite(arr).all():
+            row, col = _first(~np.isfinite(arr))
             raise ValueError(
-                f"label matrix contains the non-integer vote {arr[row, col]!r} at row {row}, column {col}"
+                f"label matrix contains {arr[row, col]} at row {row}, column {col}; use -1 to abstain"
             )
-    elif arr.dtype.kind not in "iub":
-        raise ValueError(f"label matrix must hold integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
+        if not np.all(arr == np.round(arr)):
+            row, col = _first(arr != np.round(arr))
+            raise ValueError(
+                f"label matrix contains the non-integer vote {arr[row, col].item()!r} at row {row}, column {col}"
+            )
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "b":
+        raise ValueError(
+            "label matrix holds booleans; votes are class indices with -1 for abstain "
+            "(e.g. np.where(mask, 1, -1))"
+        )
+    elif arr.dtype.kind not in "iu":
+        hint = " (None found? use -1 to abstain)" if arr.dtype.kind == "O" else ""
+        raise ValueError(
+            f"label matrix must hold integers (-1 = abstain), got dtype {arr.dtype}{hint}"
+        )
     if arr.size and arr.min() < ABSTAIN:
-        row, col = np.argwhere(arr < ABSTAIN)[0]
+        row, col = _first(arr < ABSTAIN)
         raise ValueError(
             f"label matrix holds the vote {arr[row, col]} at row {row}, column {col}; "
             "votes are -1 (abstain) or a class index >= 0"
         )
-    if cardinality is not None and arr.size and arr.max() >= cardinality:
-        row, col = np.argwhere(arr >= cardinality)[0]
+    upper = MAX_CARDINALITY if cardinality is None else cardinality
+    if arr.size and arr.max() >= upper:
+        row, col = _first(arr >= upper)
         raise ValueError(
             f"label matrix holds the vote {arr[row, col]} at row {row}, column {col}, "
-            f"outside [-1, {cardinality - 1}] for cardinality {cardinality}"
+            f"outside [-1, {upper - 1}]"
+            + (f" for cardinality {cardinality}" if cardinality is not None else "")
         )
     return arr
 
 
+def as_vote_array(L: Any, *, cardinality: int | None = None) -> np.ndarray:
+    """Return ``L`` (a LabelMatrix or array-like) as a validated 2-D int64 array.
+
+    Label models and analysis helpers call this so that a plain numpy array with ``-1`` for
+    abstain is accepted everywhere a ``LabelMatrix`` is. Floats are accepted when they hold
+    whole numbers; NaN, booleans, strings and objects are not (abstain is ``-1``). A
+    LabelMatrix gives a fresh writable copy; ``cardinality`` checks the vote range.
+    """
+    if isinstance(L, LabelMatrix):
+        arr = L.to_numpy()
+        if cardinality is not None:
+            _check_votes(arr, cardinality)
+        return arr
+    return _check_votes(np.asarray(L), cardinality).astype(np.int64, copy=False)
+
+
 class LabelMatrix:
     """An n x m matrix of votes with the names of its m sources.
+
+    Immutable: the vote array is read-only and every operation returns a new matrix.
 
     Parameters
     ----------
@@ -101,36 +145,45 @@ class LabelMatrix:
         index: Iterable[Any] | pd.Index | None = None,
         error_counts: Mapping[str, int] | None = None,
     ) -> None:
+        if isinstance(lf_names, str) or not isinstance(lf_names, Iterable):
+            raise TypeError(f"lf_names must be a list of names, got {lf_names!r:.80}")
+        names = [str(name) for name in lf_names]
         arr = np.asarray(votes)
         if arr.ndim == 1 and arr.size == 0:
-            arr = arr.reshape(0, len(lf_names))
-        arr = as_vote_array(arr)
-        names = [str(name) for name in lf_names]
+            arr = arr.reshape(0, len(names))
+        arr = _check_votes(arr)
         if len(names) != arr.shape[1]:
-            raise ValueError(f"{len(names)} lf_names given for a matrix with {arr.shape[1]} columns")
+            raise ValueError(
+                f"{len(names)} lf_names given for a matrix with {arr.shape[1]} columns"
+            )
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             raise ValueError(f"source names must be unique; duplicated: {duplicated}")
         if class_names is not None:
+            if isinstance(class_names, str) or not isinstance(class_names, Iterable):
+                raise TypeError(f"class_names must be a list of names, got {class_names!r:.80}")
             class_names = [str(c) for c in class_names]
-        inferred = int(arr.max()) + 1 if arr.size else 0
+            if len(set(class_names)) != len(class_names):
+                raise ValueError(f"class_names must be unique, got {class_names}")
         if cardinality is None:
+            inferred = int(arr.max()) + 1 if arr.size else 0
             cardinality = max(inferred, len(class_names) if class_names else 0)
             if cardinality < 2:
                 raise ValueError(
                     "cannot infer the number of classes from these votes "
                     f"(largest vote {inferred - 1}); pass cardinality="
                 )
-        cardinality = int(cardinality)
-        if cardinality < 2:
-            raise ValueError(f"cardinality must be >= 2, got {cardinality}")
+        cardinality = _check_cardinality(cardinality)
         if class_names is not None and len(class_names) != cardinality:
             raise ValueError(f"{len(class_names)} class_names given for cardinality {cardinality}")
-        as_vote_array(arr, cardinality=cardinality)
-        if index is None:
-            row_index = pd.RangeIndex(arr.shape[0])
-        else:
-            row_index = pd.Index(index)
+        _check_votes(arr, cardinality)
+        row_index = (
+            pd.RangeIndex(arr.shape[0])
+            if index is None
+            else index
+            if isinstance(index, pd.Index)
+            else pd.Index(index)
+        )
         if len(row_index) != arr.shape[0]:
             raise ValueError(f"index has {len(row_index)} entries for {arr.shape[0]} rows")
         if not row_index.is_unique:
@@ -142,19 +195,47 @@ class LabelMatrix:
         unknown = set(error_counts or {}) - set(names)
         if unknown:
             raise ValueError(f"error_counts names unknown sources: {sorted(unknown)}")
+        counts = {name: int((error_counts or {}).get(name, 0)) for name in names}
+        if any(count < 0 for count in counts.values()):
+            raise ValueError(f"error_counts must be >= 0, got {counts}")
         self._votes = arr.astype(_smallest_dtype(cardinality))
         self._votes.setflags(write=False)
-        self.lf_names: list[str] = names
-        self.cardinality: int = cardinality
-        self.class_names: list[str] | None = class_names
-        self.index: pd.Index = row_index
-        self.error_counts: dict[str, int] = {name: int((error_counts or {}).get(name, 0)) for name in names}
+        self._lf_names = tuple(names)
+        self._cardinality = cardinality
+        self._class_names = None if class_names is None else tuple(class_names)
+        self._index = row_index
+        self._error_counts = counts
 
     # ------------------------------------------------------------------ access
     @property
     def votes(self) -> np.ndarray:
         """The read-only vote array (int8, or int16 beyond 127 classes)."""
         return self._votes
+
+    @property
+    def lf_names(self) -> list[str]:
+        """The source names, one per column (a copy)."""
+        return list(self._lf_names)
+
+    @property
+    def cardinality(self) -> int:
+        """The number of classes."""
+        return self._cardinality
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """Names of the classes (a copy), or None."""
+        return None if self._class_names is None else list(self._class_names)
+
+    @property
+    def index(self) -> pd.Index:
+        """Row ids of the data the votes were computed on."""
+        return self._index
+
+    @property
+    def error_counts(self) -> dict[str, int]:
+        """Per source, the rows whose vote became ABSTAIN because the source raised (a copy)."""
+        return dict(self._error_counts)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -172,7 +253,9 @@ class LabelMatrix:
         return self.n_rows
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return self._votes.astype(dtype) if dtype is not None else self._votes.copy()
+        if copy is False and (dtype is None or np.dtype(dtype) == self._votes.dtype):
+            return self._votes
+        return self._votes.astype(dtype if dtype is not None else self._votes.dtype)
 
     def __repr__(self) -> str:
         return (
@@ -181,13 +264,14 @@ class LabelMatrix:
         )
 
     def __eq__(self, other: object) -> bool:
+        """Same votes, names, classes and row ids (error counts are not compared)."""
         if not isinstance(other, LabelMatrix):
             return NotImplemented
         return (
-            self.lf_names == other.lf_names
-            and self.cardinality == other.cardinality
-            and self.class_names == other.class_names
-            and self.index.equals(other.index)
+            self._lf_names == other._lf_names
+            and self._cardinality == other._cardinality
+            and self._class_names == other._class_names
+            and self._index.equals(other._index)
             and np.array_equal(self._votes, other._votes)
         )
 
@@ -199,7 +283,7 @@ class LabelMatrix:
 
     def to_dataframe(self) -> pd.DataFrame:
         """The votes as a DataFrame: one column per source, indexed by row id."""
-        return pd.DataFrame(self._votes, columns=self.lf_names, index=self.index)
+        return pd.DataFrame(self._votes.copy(), columns=list(self._lf_names), index=self._index)
 
     def coverage(self) -> float:
         """Share of rows with at least one non-abstain vote."""
@@ -207,68 +291,99 @@ class LabelMatrix:
             return 0.0
         return float((self._votes != ABSTAIN).any(axis=1).mean())
 
+    def _replace(
+        self, votes: np.ndarray, names: Sequence[str], index: pd.Index, counts: bool
+    ) -> LabelMatrix:
+        return LabelMatrix(
+            votes,
+            names,
+            cardinality=self._cardinality,
+            class_names=self._class_names,
+            index=index,
+            error_counts={name: self._error_counts[name] for name in names} if counts else None,
+        )
+
     def select(self, names: str | Sequence[str]) -> LabelMatrix:
         """The columns with these source names, in the order given."""
         wanted = [names] if isinstance(names, str) else list(names)
-        missing = [name for name in wanted if name not in self.lf_names]
+        missing = [name for name in wanted if name not in self._lf_names]
         if missing:
-            raise KeyError(f"no source named {missing}; sources are {self.lf_names}")
-        cols = [self.lf_names.index(name) for name in wanted]
-        return self._replace(self._votes[:, cols], wanted)
+            raise KeyError(f"no source named {missing}; sources are {list(self._lf_names)}")
+        cols = [self._lf_names.index(name) for name in wanted]
+        return self._replace(self._votes[:, cols], wanted, self._index, counts=True)
 
     def drop(self, names: str | Sequence[str]) -> LabelMatrix:
         """All columns but these."""
         dropped = {names} if isinstance(names, str) else set(names)
-        missing = dropped - set(self.lf_names)
+        missing = dropped - set(self._lf_names)
         if missing:
-            raise KeyError(f"no source named {sorted(missing)}; sources are {self.lf_names}")
-        return self.select([name for name in self.lf_names if name not in dropped])
+            raise KeyError(f"no source named {sorted(missing)}; sources are {list(self._lf_names)}")
+        return self.select([name for name in self._lf_names if name not in dropped])
 
     def take(self, rows: Any) -> LabelMatrix:
-        """A row subset, by integer positions or a boolean mask (row ids follow)."""
-        rows = np.asarray(rows)
-        if rows.dtype == bool and rows.shape != (self.n_rows,):
-            raise ValueError(f"boolean row mask has shape {rows.shape}, expected ({self.n_rows},)")
-        return LabelMatrix(
-            self._votes[rows],
-            self.lf_names,
-            cardinality=self.cardinality,
-            class_names=self.class_names,
-            index=self.index[rows],
-        )
+        """A row subset, by integer positions, a boolean mask or a slice (row ids follow).
 
-    def _replace(self, votes: np.ndarray, names: list[str]) -> LabelMatrix:
-        return LabelMatrix(
-            votes,
-            names,
-            cardinality=self.cardinality,
-            class_names=self.class_names,
-            index=self.index,
-            error_counts={name: self.error_counts[name] for name in names},
-        )
+        Error counts are dropped: they were counted over all rows.
+        """
+        if isinstance(rows, slice):
+            return self._replace(self._votes[rows], self._lf_names, self._index[rows], counts=False)
+        rows = np.asarray(rows)
+        if rows.size == 0:
+            rows = rows.astype(np.intp)
+        if rows.dtype == bool:
+            if rows.shape != (self.n_rows,):
+                raise ValueError(
+                    f"boolean row mask has shape {rows.shape}, expected ({self.n_rows},)"
+                )
+        elif rows.dtype.kind not in "iu" or rows.ndim != 1:
+            raise TypeError(
+                f"take needs 1-D integer positions or a boolean mask, got {rows.dtype} {rows.shape}"
+            )
+        elif rows.size and not (-self.n_rows <= rows.min() and rows.max() < self.n_rows):
+            bad = rows[(rows < -self.n_rows) | (rows >= self.n_rows)][0]
+            raise IndexError(f"row position {bad} is out of range for {self.n_rows} rows")
+        return self._replace(self._votes[rows], self._lf_names, self._index[rows], counts=False)
+
+    def reindex(self, index: Iterable[Any] | pd.Index) -> LabelMatrix:
+        """The rows with these ids, in this order: aligns votes computed on another row order.
+
+        Every id must be present (votes are never invented); error counts are kept.
+        """
+        wanted = pd.Index(index)
+        positions = self._index.get_indexer(wanted)
+        if (positions < 0).any():
+            missing = wanted[positions < 0]
+            raise KeyError(
+                f"{len(missing)} row ids are not in the matrix, e.g. {list(missing[:5])}"
+            )
+        return self._replace(self._votes[positions], self._lf_names, wanted, counts=True)
 
     @classmethod
     def hstack(cls, matrices: Sequence[LabelMatrix]) -> LabelMatrix:
         """Put the votes of several matrices for the same rows side by side.
 
-        The row ids must match exactly (same rows, same order) and so must cardinality and
-        class names; source names must stay unique.
+        The row ids must match exactly (same rows, same order: see :meth:`reindex`) and so
+        must cardinality and class names; source names must stay unique.
         """
         matrices = list(matrices)
         if not matrices:
             raise ValueError("hstack needs at least one LabelMatrix")
+        for pos, item in enumerate(matrices):
+            if not isinstance(item, LabelMatrix):
+                raise TypeError(f"hstack item {pos} is a {type(item).__name__}, not a LabelMatrix")
         first = matrices[0]
         for pos, other in enumerate(matrices[1:], start=1):
-            if not isinstance(other, LabelMatrix):
-                raise TypeError(f"hstack item {pos} is a {type(other).__name__}, not a LabelMatrix")
             if other.n_rows != first.n_rows:
-                raise ValueError(f"hstack item {pos} has {other.n_rows} rows, item 0 has {first.n_rows}")
+                raise ValueError(
+                    f"hstack item {pos} has {other.n_rows} rows, item 0 has {first.n_rows}"
+                )
             if not other.index.equals(first.index):
-                diff = np.flatnonzero(np.asarray(other.index != first.index))
-                at = int(diff[0]) if diff.size else 0
+                same = np.asarray(other.index == first.index, dtype=bool)
+                at = int(np.flatnonzero(~same)[0]) if not same.all() else 0
                 raise ValueError(
                     f"hstack item {pos} has other row ids than item 0: at position {at}, "
-                    f"{other.index[at]!r} != {first.index[at]!r}; align the rows first"
+                    f"{other.index[at]!r} != {first.index[at]!r}; align the rows first "
+                    f"(e.g. item.reindex(items[0].index))"
                 )
             if other.cardinality != first.cardinality:
                 raise ValueError(
@@ -278,8 +393,13 @@ class LabelMatrix:
                 raise ValueError(
                     f"hstack item {pos} names its classes {other.class_names}, item 0 {first.class_names}"
                 )
-        names = [name for m in matrices for name in m.lf_names]
-        errors = {name: count for m in matrices for name, count in m.error_counts.items()}
+        names = [name for m in matrices for name in m._lf_names]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(
+                f"hstack would repeat the source names {duplicated}; rename or drop them first"
+            )
+        errors = {name: count for m in matrices for name, count in m._error_counts.items()}
         class_names = next((m.class_names for m in matrices if m.class_names), None)
         return cls(
             np.hstack([m.votes for m in matrices]),
@@ -292,77 +412,135 @@ class LabelMatrix:
 
     # ------------------------------------------------------------------ persistence
     def _metadata(self) -> dict[str, Any]:
+        name = self._index.name
         return {
             "format": "weaklabel.LabelMatrix",
             "version": _FORMAT_VERSION,
-            "lf_names": self.lf_names,
-            "cardinality": self.cardinality,
+            "lf_names": list(self._lf_names),
+            "cardinality": self._cardinality,
             "class_names": self.class_names,
-            "error_counts": self.error_counts,
-            "index_name": self.index.name,
+            "error_counts": self._error_counts,
+            "index_name": None if name is None else str(name),
         }
 
+    def _index_values(self) -> np.ndarray | list[str]:
+        """Row ids that need no pickle: numbers or dates as an array, strings as a list."""
+        if isinstance(self._index, pd.MultiIndex):
+            raise ValueError(
+                "cannot save a label matrix with a MultiIndex; reset the index of the data first"
+            )
+        values = self._index.to_numpy()
+        if values.dtype != object:
+            return values
+        if not all(isinstance(v, str) for v in values):
+            kinds = sorted({type(v).__name__ for v in values})
+            raise ValueError(
+                f"cannot save row ids of mixed or object types {kinds}; use all ints or all strings"
+            )
+        return [str(v) for v in values]
+
     def save(self, path: str | Path) -> Path:
-        """Save to ``.npz`` or ``.parquet`` (chosen by suffix). Never a pickle."""
+        """Save to ``.npz`` or ``.parquet`` (chosen by suffix). Never a pickle.
+
+        Written to a temporary file first and moved into place, so an interrupted save never
+        leaves a half-written matrix under ``path``.
+        """
         path = Path(path)
         suffix = path.suffix.lower()
-        if suffix == ".npz":
-            index_values = self.index.to_numpy()
-            if index_values.dtype == object:
-                index_values = index_values.astype(str)
-            np.savez_compressed(
-                path,
-                votes=self._votes,
-                index=index_values,
-                metadata=np.array(json.dumps(self._metadata())),
-            )
-        elif suffix == ".parquet":
-            frame = self.to_dataframe()
-            frame.index = frame.index.rename("__row_id__")
-            frame = frame.reset_index()
-            frame.attrs = {}
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            meta[b"weaklabel"] = json.dumps(self._metadata()).encode()
-            pq.write_table(table.replace_schema_metadata(meta), path)
-        else:
+        if suffix not in (".npz", ".parquet"):
             raise ValueError(f"unknown label-matrix format {path.suffix!r}; use .npz or .parquet")
+        index_values = self._index_values()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            if suffix == ".npz":
+                if isinstance(index_values, list):
+                    # numpy's fixed-width strings drop trailing NUL characters: store UTF-8 JSON
+                    ids = json.dumps(index_values).encode()
+                    index_arrays = {"index_json": np.frombuffer(ids, dtype=np.uint8)}
+                else:
+                    index_arrays = {"index": index_values}
+                with tmp.open("wb") as handle:
+                    np.savez_compressed(
+                        handle,
+                        votes=self._votes,
+                        metadata=np.frombuffer(
+                            json.dumps(self._metadata()).encode(), dtype=np.uint8
+                        ),
+                        **index_arrays,
+                    )
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                if _ROW_ID_COLUMN in self._lf_names:
+                    raise ValueError(
+                        f"a source named {_ROW_ID_COLUMN!r} cannot be saved to parquet"
+                    )
+                columns = {
+                    _ROW_ID_COLUMN: pa.array(
+                        index_values, type=pa.string() if isinstance(index_values, list) else None
+                    )
+                }
+                columns.update(
+                    {name: pa.array(self._votes[:, j]) for j, name in enumerate(self._lf_names)}
+                )
+                table = pa.table(columns)
+                meta = {b"weaklabel": json.dumps(self._metadata()).encode()}
+                pq.write_table(table.replace_schema_metadata(meta), tmp)
+            os.replace(tmp, path)
+        except OSError as exc:  # a missing, read-only or full folder
+            raise OSError(
+                f"cannot write the label matrix to {path}: {exc.strerror or exc}"
+            ) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> LabelMatrix:
-        """Load a matrix written by :meth:`save`."""
+        """Load a matrix written by :meth:`save`; a corrupt or foreign file is a ValueError naming it."""
         path = Path(path)
         suffix = path.suffix.lower()
-        if not path.exists():
+        if suffix not in (".npz", ".parquet"):
+            raise ValueError(f"unknown label-matrix format {path.suffix!r}; use .npz or .parquet")
+        if not path.is_file():
             raise FileNotFoundError(f"no label matrix at {path}")
         try:
             if suffix == ".npz":
                 with np.load(path, allow_pickle=False) as payload:
-                    meta = json.loads(str(payload["metadata"]))
-                    votes, index = payload["votes"], payload["index"]
-            elif suffix == ".parquet":
+                    raw = payload["metadata"]  # UTF-8 bytes; a 0-d str array in early files
+                    meta = json.loads(raw.tobytes() if raw.dtype.kind == "u" else str(raw))
+                    votes = payload["votes"]
+                    if "index_json" in payload.files:
+                        index = pd.Index(json.loads(payload["index_json"].tobytes()), dtype=object)
+                    else:
+                        index = payload["index"]
+            else:
                 import pyarrow.parquet as pq
 
                 table = pq.read_table(path)
-                meta = json.loads(table.schema.metadata[b"weaklabel"])
-                frame = table.to_pandas()
-                index = frame.pop("__row_id__").to_numpy()
-                votes = frame[meta["lf_names"]].to_numpy()
-            else:
-                raise ValueError(f"unknown label-matrix format {path.suffix!r}; use .npz or .parquet")
-        except (KeyError, OSError, json.JSONDecodeError, TypeError) as exc:
-            raise ValueError(f"{path} is not a weaklabel label matrix or is corrupt: {exc}") from exc
-        if meta.get("format") != "weaklabel.LabelMatrix":
-            raise ValueError(f"{path} is not a weaklabel label matrix")
-        return cls(
-            votes,
-            meta["lf_names"],
-            cardinality=meta["cardinality"],
-            class_names=meta["class_names"],
-            index=pd.Index(index, name=meta.get("index_name")),
-            error_counts=meta["error_counts"],
-        )
+                meta = json.loads((table.schema.metadata or {})[b"weaklabel"])
+                index = table.column(_ROW_ID_COLUMN).to_numpy()
+                votes = (
+                    np.column_stack([table.column(name).to_numpy() for name in meta["lf_names"]])
+                    if meta["lf_names"]
+                    else np.empty((table.num_rows, 0), dtype=np.int8)
+                )
+            if not isinstance(meta, dict) or meta.get("format") != "weaklabel.LabelMatrix":
+                raise ValueError("no weaklabel metadata")
+            if meta.get("version") != _FORMAT_VERSION:
+                raise ValueError(
+                    f"format version {meta.get('version')!r}, this weaklabel reads {_FORMAT_VERSION}"
+                )
+            return cls(
+                votes,
+                meta["lf_names"],
+                cardinality=meta["cardinality"],
+                class_names=meta["class_names"],
+                index=pd.Index(index, name=meta.get("index_name")),
+                error_counts=meta["error_counts"],
+            )
+        except Exception as exc:
+            raise ValueError(
+                f"{path} is not a weaklabel label matrix or is corrupt: {type(exc).__name__}: {exc}"
+            ) from exc

@@ -1,0 +1,163 @@
+"""Prompted labelers with the local model (SmolLM2-135M-Instruct, in-process) on YouTube and SMS.
+
+For each prompt family — zero-shot, an engineered instruction, few-shot (4 examples from
+the valid split, seed 0) and an aspect prompt ({"yes": SPAM, "no": ABSTAIN}) — two
+decodings: free generation parsed tolerantly, and calibrated label-word log-probability
+scoring (threshold chosen on the valid split, macro-F1). Reported on the test split:
+accuracy (abstain counts as wrong), accuracy on the rows voted, positive-class (spam) F1
+(abstain counts as not spam), abstain share, ranking AUC of the score, and rows/s of the
+labeling run (fresh cache, model already loaded). "always spam" is the trivial reference.
+
+The SMS splits are subsampled with a fixed seed (see --sms-rows) to fit the CPU budget.
+
+    python benchmarks/llm_labelers.py [--datasets youtube sms] [--sms-rows 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._results import SHARED_DATA, write_results
+from weaklabel.data import load_wrench
+from weaklabel.lf import ABSTAIN
+from weaklabel.llm import LLMLabeler, PromptTemplate
+
+SPAM, HAM = 1, 0
+LABELS = {"spam": SPAM, "ham": HAM}
+
+# What is labeled, and how the engineered and aspect prompts describe spam there.
+DOMAINS = {
+    "youtube": {
+        "zero": "Is this YouTube comment spam or ham? Answer spam or ham.\n\nComment: {text}",
+        "engineered": (
+            "You moderate comments under a music video on YouTube. A comment is spam when it "
+            "advertises something: it asks people to subscribe, to check out or visit a channel, "
+            "a website or a link, or promotes a product or money offer. It is ham when it talks "
+            "about the song, the video or the artist. Answer with one word, spam or ham.\n\nComment: {text}"
+        ),
+        "aspect": "Does this comment ask people to subscribe, or to visit a channel, a website or a link?",
+        "subject": "Comment",
+    },
+    "sms": {
+        "zero": "Is this SMS message spam or ham? Answer spam or ham.\n\nMessage: {text}",
+        "engineered": (
+            "You filter text messages. A message is spam when it is an unsolicited advertisement: "
+            "prizes, awards or cash to claim, free offers, ringtones, premium-rate numbers to call "
+            "or text, or links to follow. It is ham when it is a personal message between people "
+            "who know each other. Answer with one word, spam or ham.\n\nMessage: {text}"
+        ),
+        "aspect": "Does this message offer a prize, money, a free gift or a service to claim by calling, texting or following a link?",
+        "subject": "Message",
+    },
+}
+
+
+def prompts(domain: dict, dev: pd.DataFrame, y_dev: np.ndarray) -> dict[str, tuple[PromptTemplate, dict]]:
+    few = PromptTemplate.few_shot(domain["engineered"], dev, y_dev, LABELS, k=4, seed=0)
+    aspect = PromptTemplate.aspect(domain["aspect"], subject=domain["subject"])
+    return {
+        "zero-shot": (PromptTemplate(domain["zero"]), LABELS),
+        "engineered": (PromptTemplate(domain["engineered"]), LABELS),
+        "few-shot (4)": (few, LABELS),
+        "aspect yes/no": (aspect, {"yes": SPAM, "no": ABSTAIN}),
+    }
+
+
+def load(name: str, n_test: int | None, n_dev: int | None, seed: int = 0):
+    folder = SHARED_DATA / name
+    test, _, y = load_wrench(folder, "test")
+    dev, _, y_dev = load_wrench(folder, "valid")
+    rng = np.random.default_rng(seed)
+    if n_test is not None and n_test < len(test):
+        keep = np.sort(rng.choice(len(test), n_test, replace=False))
+        test, y = test.iloc[keep], y[keep]
+    if n_dev is not None and n_dev < len(dev):
+        keep = np.sort(rng.choice(len(dev), n_dev, replace=False))
+        dev, y_dev = dev.iloc[keep], y_dev[keep]
+    return test, y, dev, y_dev
+
+
+def metrics(votes: np.ndarray, y: np.ndarray, scores: np.ndarray | None) -> dict:
+    voted = votes != ABSTAIN
+    auc = np.nan
+    if scores is not None and np.isfinite(scores).all():
+        auc = roc_auc_score(y, scores)
+    return {
+        "accuracy": float((votes == y).mean()),
+        "accuracy on voted": float((votes[voted] == y[voted]).mean()) if voted.any() else np.nan,
+        "F1 spam": float(f1_score(y, np.where(votes == SPAM, SPAM, HAM), pos_label=SPAM, zero_division=0)),
+        "abstain share": float(1 - voted.mean()),
+        "AUC": auc,
+    }
+
+
+def run_dataset(name: str, n_test: int | None, n_dev: int | None, cache_dir: Path, dtype: str) -> list[dict]:
+    test, y, dev, y_dev = load(name, n_test, n_dev)
+    rows = [{"dataset": name, "prompt": "always spam", "decoding": "-", **metrics(np.full(len(y), SPAM), y, None),
+             "rows/s": np.nan, "n test": len(y), "n dev": len(y_dev)}]
+    for prompt_name, (prompt, labels) in prompts(DOMAINS[name], dev, y_dev).items():
+        for decoding in ("text", "logprobs"):
+            labeler = LLMLabeler(
+                f"{name}-{prompt_name}-{decoding}", prompt, labels, backend="local", decoding=decoding,
+                cache_path=cache_dir / "llm.sqlite", dtype=dtype,
+            )
+            if decoding == "logprobs":
+                labeler.calibrate(dev, y_dev, progress=False)
+            start = time.perf_counter()
+            votes = labeler.apply_batch(test, progress=False)
+            seconds = time.perf_counter() - start
+            scores = labeler.score(test, progress=False) if decoding == "logprobs" else None  # cached
+            row = {
+                "dataset": name, "prompt": prompt_name,
+                "decoding": "free generation" if decoding == "text" else "calibrated log-prob",
+                **metrics(votes, y, scores),
+                "rows/s": len(test) / seconds, "n test": len(y), "n dev": len(y_dev),
+            }
+            if decoding == "text":
+                row["unparsable share"] = labeler.report_.unparsable / len(test)
+            rows.append(row)
+            print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["youtube", "sms"])
+    parser.add_argument("--sms-rows", type=int, default=200, help="rows sampled from each SMS split (seed 0)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    args = parser.parse_args()
+    from weaklabel.llm.local import LocalModel, _default_threads
+
+    start = time.perf_counter()
+    LocalModel.load(dtype=args.dtype)
+    load_seconds = time.perf_counter() - start
+    sizes = {"youtube": (None, None), "sms": (args.sms_rows, args.sms_rows)}
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:  # a fresh cache: every row is computed here
+        for name in args.datasets:
+            records += run_dataset(name, *sizes[name], Path(tmp), args.dtype)
+    table = pd.DataFrame(records).set_index(["dataset", "prompt", "decoding"]).round(3)
+    notes = (
+        f"SmolLM2-135M-Instruct (Q4_1 GGUF dequantised to {args.dtype}) in-process with transformers; "
+        f"model load {load_seconds:.0f} s; torch threads {_default_threads()} at start (load-aware). "
+        f"YouTube: full test (250) and valid (120) splits; SMS: {args.sms_rows} rows sampled from each of "
+        "the test and valid splits (seed 0). Calibrated rows: threshold on the valid split (macro-F1). "
+        "Timings on a shared 2-core machine with other jobs running. Reference (issue, YouTube test, "
+        "llama.cpp): free generation F1 0.47 with 38% unparsable; calibrated log-prob accuracy 0.70 / F1 0.705; "
+        "in-process fp32 F1 0.67, AUC 0.68; SMS F1 0.24."
+    )
+    write_results("llm_labelers", {"labelers": table}, notes, dtype=args.dtype)
+
+
+if __name__ == "__main__":
+    main()

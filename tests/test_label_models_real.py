@@ -1,0 +1,101 @@
+"""Label models on the real WRENCH label matrices in ../shared/data: the floors of issue 4.
+
+Fitted on train votes only, scored on test. Binary tasks: F1 of the positive class (spam);
+TREC: accuracy. The majority-vote baseline breaks ties the way Snorkel's does by default
+(it abstains, which counts as a wrong / negative prediction); the benchmark
+(benchmarks/label_models.py) also reports random tie-breaking and Snorkel.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cache
+
+import numpy as np
+import pytest
+
+from weaklabel.data import load_wrench
+from weaklabel.label_models import LabelModel, MajorityVote
+from weaklabel.matrix import LabelMatrix
+from weaklabel.metrics import score_predictions
+
+DATASETS = [
+    "youtube",
+    "sms",
+    "trec",
+    "youtube_prompted_original",
+    "sms_prompted_original",
+    "youtube+youtube_prompted_original",
+    "sms+sms_prompted_original",
+]
+
+pytestmark = pytest.mark.slow
+
+
+@cache
+def _split(root: str, name: str, split: str) -> tuple[LabelMatrix, np.ndarray]:
+    from pathlib import Path
+
+    parts = [load_wrench(Path(root) / part, split) for part in name.split("+")]
+    L = LabelMatrix.hstack([part.L for part in parts]) if len(parts) > 1 else parts[0].L
+    return L, parts[0].y
+
+
+def _primary(model, L, y) -> float:
+    """Positive-class F1 (binary) or accuracy; an abstained prediction is a miss."""
+    pred = model.predict(L, tie_break="abstain")
+    if L.cardinality == 2:
+        return 100 * score_predictions(y, np.where(pred < 0, 0, pred), ("f1",))["f1"]
+    return 100 * float(np.mean(pred == y))
+
+
+@cache
+def _scores(root: str, name: str) -> dict[str, float]:
+    train, _ = _split(root, name, "train")
+    test, y_test = _split(root, name, "test")
+    valid, y_valid = _split(root, name, "valid")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = LabelModel(random_state=0).fit(train)
+        with_dev = LabelModel(random_state=0).fit(train, y_dev=y_valid, L_dev=valid)
+    return {
+        "label_model": _primary(ours, test, y_test),
+        "label_model_dev": _primary(with_dev, test, y_test),
+        "majority_vote": _primary(MajorityVote(random_state=0).fit(train), test, y_test),
+        "estimator": ours.estimator_,
+    }
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_label_model_is_not_worse_than_majority_vote(name, wrench_dir):
+    for part in name.split("+"):
+        wrench_dir(part)
+    scores = _scores(str(wrench_dir(name.split("+")[0]).parent), name)
+    assert scores["label_model"] >= scores["majority_vote"] - 1.0, scores
+    # gold dev labels may only help (up to the noise of a few hundred labels)
+    assert scores["label_model_dev"] >= scores["label_model"] - 1.0, scores
+
+
+def test_label_model_beats_majority_vote_on_average(shared_data):
+    for name in DATASETS:
+        for part in name.split("+"):
+            if not (shared_data / part).exists():
+                pytest.skip(f"{part} not in the shared data")
+    scores = [_scores(str(shared_data), name) for name in DATASETS]
+    ours = np.mean([s["label_model"] for s in scores])
+    majority = np.mean([s["majority_vote"] for s in scores])
+    assert ours >= majority + 2.0, (ours, majority)
+
+
+def test_real_sources_are_not_trusted_as_independent(shared_data, wrench_dir):
+    """LLM prompts fire together: the generative fit fails its checks and is not used."""
+    train, _ = _split(str(shared_data), "youtube_prompted_original", "train")
+    wrench_dir("youtube_prompted_original")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LabelModel(random_state=0).fit(train)
+    assert model.estimator_ == "anchored"
+    assert model.diagnostics_["misfit"] > model.max_misfit
+    probs = model.predict_proba(train)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert 0.2 < probs.argmax(axis=1).mean() < 0.8  # both classes predicted: no collapse

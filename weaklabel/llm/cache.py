@@ -1,0 +1,140 @@
+"""A SQLite answer cache: every paid answer is kept, committed the moment it arrives.
+
+Why SQLite in WAL mode: one file, no server, readers never block the writer, several
+processes can share it, and each answer is its own committed transaction — so a crash
+or Ctrl-C mid-run loses nothing and a rerun sends only the requests that are missing.
+
+The key is a hash of everything that changes an answer (endpoint, model, prompt hash,
+rendered input, sampling parameters, decoding mode). Only answers are stored, never
+errors, and never API keys or request headers. Answers never expire.
+
+The default location is ``.weaklabel_cache/llm.sqlite`` under the current directory, or
+under ``$WEAKLABEL_CACHE_DIR`` when that is set. Keep it on a local disk: SQLite's WAL
+mode does not work on network file systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LLMCache", "cache_key", "default_cache_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    labeler TEXT,
+    model TEXT,
+    created REAL
+)
+"""
+_CHUNK = 500  # keys per SELECT; stays below SQLite's bound-parameter limit
+
+
+def default_cache_path() -> Path:
+    """``$WEAKLABEL_CACHE_DIR/llm.sqlite``, else ``./.weaklabel_cache/llm.sqlite``."""
+    folder = os.environ.get("WEAKLABEL_CACHE_DIR")
+    base = Path(folder) if folder else Path.cwd() / ".weaklabel_cache"
+    return base / "llm.sqlite"
+
+
+def cache_key(**parts: Any) -> str:
+    """A stable hash of the keyword arguments (JSON with sorted keys, then SHA-256)."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class LLMCache:
+    """Answers keyed by :func:`cache_key`, in a SQLite file shared by threads and processes.
+
+    Parameters
+    ----------
+    path
+        The SQLite file (created with its folder). ``None``: :func:`default_cache_path`.
+    timeout
+        Seconds to wait for another process's write lock before failing.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, timeout: float = 60.0) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.timeout = timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._connect()  # fail early on an unwritable location
+
+    def __repr__(self) -> str:
+        return f"LLMCache({str(self.path)!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit (isolation_level=None): every INSERT is its own durable transaction.
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_SCHEMA)
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored answers among ``keys`` (missing keys are simply absent)."""
+        conn = self._connect()
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT key, record FROM answers WHERE key IN ({marks})", chunk)
+            found.update((key, json.loads(record)) for key, record in rows)
+        return found
+
+    def put(self, key: str, record: Mapping[str, Any], *, labeler: str = "", model: str = "") -> None:
+        """Store one answer now. An answer already stored under ``key`` is kept (it was paid first)."""
+        self._connect().execute(
+            "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
+            (key, json.dumps(record, ensure_ascii=False), labeler, model, time.time()),
+        )
+
+    def put_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *, labeler: str = "", model: str = "") -> None:
+        """Store several answers in one transaction (the local backend commits per batch)."""
+        conn = self._connect()
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
+                [(key, json.dumps(rec, ensure_ascii=False), labeler, model, now) for key, rec in items],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def __len__(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+
+    def count(self, labeler: str) -> int:
+        """Answers stored for one labeler."""
+        row = self._connect().execute("SELECT COUNT(*) FROM answers WHERE labeler = ?", (labeler,)).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close every connection this object opened (from any thread)."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

@@ -1,0 +1,491 @@
+"""An async chat client for any OpenAI-compatible endpoint: bounded, rate-limited, retrying.
+
+Built on ``openai.AsyncOpenAI`` with its own retries turned off (``max_retries=0``),
+because a labeling run needs retries that free their concurrency slot while they wait
+(and, without a proxy, a lean connection layer: :mod:`weaklabel.llm.transport`):
+
+- ``max_concurrency`` workers, so at most that many requests are in flight;
+- optional requests-per-minute and tokens-per-minute limits (token buckets);
+- exponential backoff with jitter on 429, 408, 409, 5xx, timeouts, dropped connections and
+  malformed responses, honouring ``Retry-After``; the waiting row does not hold a slot;
+- a per-request timeout;
+- non-retryable answers (401, 403, 404 model not found, 400 context too long, 422) stop
+  the run at once with an :class:`LLMStatusError` naming the labeler. The first request is
+  sent alone as a probe, so a wrong key or model name costs one request, not thousands.
+
+The API key is read from the environment variable named by ``api_key_env`` when a run
+starts and handed to the openai client only; it is redacted from every error message,
+and never logged, cached or reported.
+
+Pointing the same code at another server takes ``base_url`` + ``model`` + ``api_key_env``:
+
+=========  ======================================  ==============================  =================
+server     base_url                                model                           api_key_env
+=========  ======================================  ==============================  =================
+OpenAI     ``None``                                ``"gpt-4o-mini"``               ``OPENAI_API_KEY``
+vLLM       ``"http://localhost:8000/v1"``          the ``--model`` it serves       any (unset is ok)
+Ollama     ``"http://localhost:11434/v1"``         ``"llama3.2"``                  any (unset is ok)
+llama.cpp  ``"http://127.0.0.1:8080/v1"``          any (one model per server)      any (unset is ok)
+=========  ======================================  ==============================  =================
+
+For a server that needs no key, an unset variable is fine (a placeholder is sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from weaklabel.llm.transport import make_http_client, proxies_configured
+
+__all__ = [
+    "ChatClient",
+    "ChatRequest",
+    "LLMError",
+    "LLMResponseError",
+    "LLMStatusError",
+    "LLMTransportError",
+    "run_sync",
+]
+
+logger = logging.getLogger("weaklabel.llm")
+T = TypeVar("T")
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+_STATUS_HINTS = {
+    400: "the endpoint rejected the request (e.g. the prompt exceeds the model's context length, "
+    "or a parameter such as logprobs or response_format is unsupported)",
+    401: "the API key was refused; check the environment variable {api_key_env}",
+    403: "the API key has no access to this model or endpoint",
+    404: "model {model!r} or the chat endpoint was not found; check model= and base_url=",
+    422: "the endpoint could not process the request parameters",
+}
+_KEY_LIKE = re.compile(r"\b(?:sk|key|api)[-_][A-Za-z0-9*_\-]{4,}", re.IGNORECASE)
+_NO_KEY = "no-key-needed"
+
+
+# ---------------------------------------------------------------- errors
+class LLMError(RuntimeError):
+    """Base class of the LLM labelers' errors; ``labeler`` names the labeler."""
+
+    def __init__(self, message: str, labeler: str = "") -> None:
+        super().__init__(message)
+        self.labeler = labeler
+
+
+class LLMStatusError(LLMError):
+    """The endpoint answered a non-retryable HTTP status (401, 403, 404, 400, ...)."""
+
+    def __init__(self, message: str, labeler: str, status_code: int, server_message: str = "") -> None:
+        super().__init__(message, labeler)
+        self.status_code = status_code
+        self.server_message = server_message  # the server's own words (redacted)
+
+
+class LLMTransportError(LLMError):
+    """Requests kept failing (timeouts, dropped connections, 429/5xx) after every retry."""
+
+
+class LLMResponseError(LLMError):
+    """The endpoint answered 200 with a body that is not a chat completion."""
+
+
+class _Retryable(Exception):
+    """A failure worth retrying; ``retry_after`` is the server's hint in seconds."""
+
+    def __init__(self, kind: str, retry_after: float | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove ``secret`` and anything that looks like an API key from ``text``."""
+    if secret and secret != _NO_KEY:
+        text = text.replace(secret, "[REDACTED]")
+    return _KEY_LIKE.sub("[REDACTED]", text)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+# ---------------------------------------------------------------- rate limits
+class _TokenBucket:
+    """Reserve-then-wait token bucket refilled at ``per_minute / 60`` per second.
+
+    ``reserve(n)`` takes ``n`` now (the level may go negative) and returns the seconds to
+    wait before using them, so concurrent callers queue fairly without a lock.
+    """
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate)  # at most one second's worth in a burst
+        self.level = self.capacity
+        self.clock = clock
+        self.updated = clock()
+
+    def reserve(self, amount: float) -> float:
+        now = self.clock()
+        self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+        self.updated = now
+        self.level -= amount
+        return 0.0 if self.level >= 0 else -self.level / self.rate
+
+
+# ---------------------------------------------------------------- requests
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat completion to fetch: its cache ``key``, JSON ``body`` (without the model)
+    and an estimate of its tokens (for the tokens-per-minute limit)."""
+
+    key: str
+    body: dict[str, Any]
+    est_tokens: int
+
+
+def _answer_record(payload: bytes) -> dict[str, Any]:
+    """The parts of a chat completion that a labeler keeps."""
+    try:
+        data = json.loads(payload)
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise _Retryable("malformed response") from None
+    text = message.get("content")
+    top = None
+    content = (choice.get("logprobs") or {}).get("content") or []
+    if content and isinstance(content[0], dict):
+        top = [[t.get("token", ""), float(t.get("logprob", -1e9))] for t in content[0].get("top_logprobs") or []]
+        if not top and "token" in content[0]:
+            top = [[content[0]["token"], float(content[0].get("logprob", 0.0))]]
+    usage = data.get("usage") or {}
+    return {
+        "text": text if isinstance(text, str) else None,
+        "refusal": bool(message.get("refusal")),
+        "top_logprobs": top,
+        "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+        "completion_tokens": int(usage.get("completion_tokens") or 0),
+        "finish_reason": choice.get("finish_reason"),
+    }
+
+
+class _Stats:
+    """Counters the labeler's report reads (attempts, retries by kind, tokens)."""
+
+    def __init__(self) -> None:
+        self.requests_sent = 0
+        self.retries = 0
+        self.retry_kinds: dict[str, int] = {}
+
+    def retried(self, kind: str) -> None:
+        self.retries += 1
+        self.retry_kinds[kind] = self.retry_kinds.get(kind, 0) + 1
+
+
+class ChatClient:
+    """Fetch many chat completions from one endpoint and model. See the module docstring.
+
+    Parameters
+    ----------
+    labeler
+        Name used in error messages and logs.
+    model, base_url, api_key_env
+        Where to send requests and which environment variable holds the key.
+    max_concurrency
+        Requests in flight at most.
+    requests_per_minute, tokens_per_minute
+        Optional client-side rate limits.
+    timeout
+        Seconds per request before it counts as timed out (and is retried).
+    max_retries
+        Retries per request after its first attempt.
+    backoff_base, backoff_max
+        Backoff before retry ``n`` is ``min(backoff_max, backoff_base * 2**n)`` times a
+        random factor in [0.5, 1]; a ``Retry-After`` from the server is used instead.
+    random_state
+        Seed of the jitter.
+    """
+
+    def __init__(
+        self,
+        *,
+        labeler: str,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int = 8,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        random_state: int | None = None,
+    ) -> None:
+        self.labeler = labeler
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.max_concurrency = max_concurrency
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._rng = random.Random(random_state)
+        self.stats = _Stats()
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL requests go to (what the openai client would use), without a trailing /."""
+        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        return url.rstrip("/")
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if self.base_url is None and not os.environ.get("OPENAI_BASE_URL"):
+            raise LLMError(
+                f"LLM labeler {self.labeler!r}: the environment variable {self.api_key_env} "
+                "holding the API key is not set (set it, or pass base_url= for a local server "
+                "that needs no key)",
+                self.labeler,
+            )
+        return _NO_KEY  # local servers (vLLM, Ollama, llama.cpp) ignore the key
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        if retry_after is not None:
+            return min(retry_after, 10 * self.backoff_max)
+        return min(self.backoff_max, self.backoff_base * 2.0**attempt) * self._rng.uniform(0.5, 1.0)
+
+    # ------------------------------------------------------------ one request
+    async def _send(self, client: Any, request: ChatRequest, key: str) -> dict[str, Any]:
+        import openai
+
+        self.stats.requests_sent += 1
+        body = {"model": self.model, **request.body}
+        try:
+            call = client.post("/chat/completions", cast_to=bytes, body=body, options={"timeout": self.timeout})
+            if hasattr(asyncio, "timeout"):  # Python 3.11+: a total deadline without an extra task
+                async with asyncio.timeout(self.timeout):
+                    payload = await call
+            else:
+                payload = await asyncio.wait_for(call, self.timeout)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if status in _RETRYABLE_STATUS or status >= 500:
+                raise _Retryable(f"status {status}", parse_retry_after(exc.response.headers)) from None
+            raise self._status_error(exc, key) from None
+        except (openai.APITimeoutError, asyncio.TimeoutError):
+            raise _Retryable("timeout") from None
+        except openai.APIConnectionError:
+            raise _Retryable("connection error") from None
+        return _answer_record(payload)
+
+    def _status_error(self, exc: Any, key: str) -> LLMStatusError:
+        body = exc.body
+        detail = ""
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            detail = str(error.get("message", "") if isinstance(error, dict) else error)
+        elif body is not None:
+            detail = str(body)
+        hint = _STATUS_HINTS.get(exc.status_code, "a non-retryable error")
+        hint = hint.format(api_key_env=self.api_key_env, model=self.model)
+        message = (
+            f"LLM labeler {self.labeler!r}: {self.endpoint} answered HTTP {exc.status_code} "
+            f"for model {self.model!r}: {hint}. Server said: {detail[:500] or '(no message)'}"
+        )
+        return LLMStatusError(redact(message, key), self.labeler, exc.status_code, redact(detail[:500], key))
+
+    # ------------------------------------------------------------ many requests
+    async def run(
+        self,
+        requests: Sequence[ChatRequest],
+        on_answer: Callable[[int, dict[str, Any]], None],
+        *,
+        allow: Callable[[int], bool] | None = None,
+        on_done: Callable[[int], None] | None = None,
+    ) -> dict[int, str]:
+        """Fetch ``requests``; returns ``{position: why}`` for those that failed every retry.
+
+        ``on_answer(position, record)`` is called as each answer arrives (store it now);
+        ``allow(position)`` is asked just before a request is first sent (a budget check);
+        ``on_done(position)`` after each request is settled either way (progress).
+        Raises :class:`LLMStatusError` on a non-retryable answer, after cancelling the rest.
+        """
+        import openai
+
+        failures: dict[int, str] = {}
+        if not requests:
+            return failures
+        key = self._api_key()
+        loop = asyncio.get_running_loop()
+        # (priority, position, attempt): retries (0) go before first attempts (1), so that
+        # rows waiting on a retry finish early instead of piling up at the end of the run;
+        # the stop signals (2) come last.
+        queue: asyncio.PriorityQueue[tuple[int, int, int]] = asyncio.PriorityQueue()
+        rpm = _TokenBucket(self.requests_per_minute) if self.requests_per_minute else None
+        tpm = _TokenBucket(self.tokens_per_minute) if self.tokens_per_minute else None
+        timers: set[asyncio.TimerHandle] = set()
+        remaining = len(requests)
+        workers = max(1, min(self.max_concurrency, len(requests)))
+
+        def settle(pos: int) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if on_done is not None:
+                on_done(pos)
+            if remaining == 0:
+                for _ in range(workers):
+                    queue.put_nowait((2, -1, -1))
+
+        def requeue(item: tuple[int, int], box: list[asyncio.TimerHandle]) -> None:
+            timers.discard(box[0])
+            queue.put_nowait((0, *item))
+
+        async def attempt_once(client: Any, pos: int, attempt: int) -> float | None:
+            """Send one attempt; returns the backoff before a retry, or None once settled."""
+            request = requests[pos]
+            if attempt == 0 and allow is not None and not allow(pos):
+                settle(pos)
+                return None
+            wait = max(rpm.reserve(1) if rpm else 0.0, tpm.reserve(request.est_tokens) if tpm else 0.0)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                record = await self._send(client, request, key)
+            except _Retryable as exc:
+                if attempt >= self.max_retries:
+                    failures[pos] = f"{exc.kind} after {attempt + 1} attempts"
+                    logger.debug("labeler %r: row %d failed: %s", self.labeler, pos, failures[pos])
+                    settle(pos)
+                    return None
+                self.stats.retried(exc.kind)
+                delay = self.backoff(attempt, exc.retry_after)
+                logger.debug("labeler %r: %s, retry %d in %.2fs", self.labeler, exc.kind, attempt + 1, delay)
+                return delay
+            on_answer(pos, record)
+            settle(pos)
+            return None
+
+        async def worker(client: Any) -> None:
+            while True:
+                priority, *item = await queue.get()
+                if priority == 2:
+                    return
+                delay = await attempt_once(client, *item)
+                if delay is not None:  # retry later without holding this slot
+                    box: list[asyncio.TimerHandle] = []
+                    box.append(loop.call_later(delay, requeue, (item[0], item[1] + 1), box))
+                    timers.add(box[0])
+
+        async def probe(client: Any) -> None:
+            """The first request alone (with its retries): a bad key or model costs one request."""
+            attempt = 0
+            while (delay := await attempt_once(client, 0, attempt)) is not None:
+                await asyncio.sleep(delay)
+                attempt += 1
+
+        # The lean transport halves the client's CPU per request; proxies need the default one.
+        def resent() -> None:
+            self.stats.requests_sent += 1
+            self.stats.retried("stale connection")
+
+        http_client = None if proxies_configured() else make_http_client(openai, self.timeout, resent)
+        client = openai.AsyncOpenAI(
+            api_key=key, base_url=self.endpoint, max_retries=0, timeout=self.timeout, http_client=http_client
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await probe(client)
+            for pos in range(1, len(requests)):
+                queue.put_nowait((1, pos, 0))
+            if remaining:
+                tasks = [asyncio.ensure_future(worker(client)) for _ in range(workers)]
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    error = task.exception()
+                    if error is not None:
+                        raise error
+        finally:
+            for handle in timers:
+                handle.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await client.close()
+        return failures
+
+
+# ---------------------------------------------------------------- sync entry point
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, in scripts and in Jupyter alike.
+
+    Without a running event loop this is ``asyncio.run``. Inside one (Jupyter, an async
+    app) the coroutine runs on its own loop in a helper thread, and Ctrl-C (or any error
+    while waiting) cancels it there.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    loop = asyncio.new_event_loop()
+    outcome: dict[str, Any] = {}
+    box: dict[str, asyncio.Task[T]] = {}
+
+    def target() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            box["task"] = loop.create_task(make())
+            outcome["value"] = loop.run_until_complete(box["task"])
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=target, name="weaklabel-llm", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except BaseException:
+        if "task" in box and not loop.is_closed():
+            loop.call_soon_threadsafe(box["task"].cancel)
+        thread.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
