@@ -8,9 +8,13 @@ accuracy (abstain counts as wrong), accuracy on the rows voted, positive-class (
 (abstain counts as not spam), abstain share, ranking AUC of the score, and rows/s of the
 labeling run (fresh cache, model already loaded). "always spam" is the trivial reference.
 
+A second table shows what the label model makes of these weak votes: LabelModel and
+MajorityVote fit (without labels) on the test split's hand-written LF votes (WRENCH),
+alone and with the calibrated LLM columns stacked on: a weak LLM vote should not hurt.
+
 The SMS splits are subsampled with a fixed seed (see --sms-rows) to fit the CPU budget.
 
-    python benchmarks/llm_labelers.py [--datasets youtube sms] [--sms-rows 200]
+    python benchmarks/llm_labelers.py [--datasets youtube sms] [--sms-rows 100]
 """
 
 from __future__ import annotations
@@ -75,16 +79,17 @@ def prompts(domain: dict, dev: pd.DataFrame, y_dev: np.ndarray) -> dict[str, tup
 
 def load(name: str, n_test: int | None, n_dev: int | None, seed: int = 0):
     folder = SHARED_DATA / name
-    test, _, y = load_wrench(folder, "test")
+    test, L, y = load_wrench(folder, "test")
     dev, _, y_dev = load_wrench(folder, "valid")
     rng = np.random.default_rng(seed)
+    L = L.to_numpy()
     if n_test is not None and n_test < len(test):
         keep = np.sort(rng.choice(len(test), n_test, replace=False))
-        test, y = test.iloc[keep], y[keep]
+        test, L, y = test.iloc[keep], L[keep], y[keep]
     if n_dev is not None and n_dev < len(dev):
         keep = np.sort(rng.choice(len(dev), n_dev, replace=False))
         dev, y_dev = dev.iloc[keep], y_dev[keep]
-    return test, y, dev, y_dev
+    return test, L, y, dev, y_dev
 
 
 def metrics(votes: np.ndarray, y: np.ndarray, scores: np.ndarray | None) -> dict:
@@ -101,8 +106,10 @@ def metrics(votes: np.ndarray, y: np.ndarray, scores: np.ndarray | None) -> dict
     }
 
 
-def run_dataset(name: str, n_test: int | None, n_dev: int | None, cache_dir: Path, dtype: str) -> list[dict]:
-    test, y, dev, y_dev = load(name, n_test, n_dev)
+def run_dataset(name: str, n_test: int | None, n_dev: int | None, cache_dir: Path, dtype: str):
+    """The labelers' rows of the first table, and the second table's rows."""
+    test, L, y, dev, y_dev = load(name, n_test, n_dev)
+    calibrated: dict[str, np.ndarray] = {}
     rows = [{"dataset": name, "prompt": "always spam", "decoding": "-", **metrics(np.full(len(y), SPAM), y, None),
              "rows/s": np.nan, "n test": len(y), "n dev": len(y_dev)}]
     for prompt_name, (prompt, labels) in prompts(DOMAINS[name], dev, y_dev).items():
@@ -125,15 +132,39 @@ def run_dataset(name: str, n_test: int | None, n_dev: int | None, cache_dir: Pat
             }
             if decoding == "text":
                 row["unparsable share"] = labeler.report_.unparsable / len(test)
+            else:
+                calibrated[prompt_name] = votes
             rows.append(row)
             print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+    return rows, label_model_rows(name, L, y, calibrated)
+
+
+def label_model_rows(name: str, L: np.ndarray, y: np.ndarray, llm: dict[str, np.ndarray]) -> list[dict]:
+    from weaklabel.label_models import LabelModel, MajorityVote
+
+    columns = {
+        "hand-written LFs": L,
+        "LFs + LLM (engineered)": np.column_stack([L, llm["engineered"]]),
+        "LFs + 4 LLM prompts": np.column_stack([L, *llm.values()]),
+        "4 LLM prompts alone": np.column_stack(list(llm.values())),
+    }
+    rows = []
+    for sources, votes in columns.items():
+        for model in (LabelModel(cardinality=2, random_state=0), MajorityVote(cardinality=2, random_state=0)):
+            pred = model.fit(votes).predict(votes, tie_break="random")
+            rows.append({
+                "dataset": name, "sources": sources, "label model": type(model).__name__,
+                "accuracy": float((pred == y).mean()),
+                "F1 spam": float(f1_score(y, pred == SPAM, zero_division=0)),
+                "n sources": votes.shape[1],
+            })
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["youtube", "sms"])
-    parser.add_argument("--sms-rows", type=int, default=200, help="rows sampled from each SMS split (seed 0)")
+    parser.add_argument("--sms-rows", type=int, default=100, help="rows sampled from each SMS split (seed 0)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
     from weaklabel.llm.local import LocalModel, _default_threads
@@ -142,11 +173,14 @@ def main() -> None:
     LocalModel.load(dtype=args.dtype)
     load_seconds = time.perf_counter() - start
     sizes = {"youtube": (None, None), "sms": (args.sms_rows, args.sms_rows)}
-    records = []
+    records, merged = [], []
     with tempfile.TemporaryDirectory() as tmp:  # a fresh cache: every row is computed here
         for name in args.datasets:
-            records += run_dataset(name, *sizes[name], Path(tmp), args.dtype)
+            rows, lm_rows = run_dataset(name, *sizes[name], Path(tmp), args.dtype)
+            records += rows
+            merged += lm_rows
     table = pd.DataFrame(records).set_index(["dataset", "prompt", "decoding"]).round(3)
+    merged_table = pd.DataFrame(merged).set_index(["dataset", "sources", "label model"]).round(3)
     notes = (
         f"SmolLM2-135M-Instruct (Q4_1 GGUF dequantised to {args.dtype}) in-process with transformers; "
         f"model load {load_seconds:.0f} s; torch threads {_default_threads()} at start (load-aware). "
@@ -156,7 +190,8 @@ def main() -> None:
         "llama.cpp): free generation F1 0.47 with 38% unparsable; calibrated log-prob accuracy 0.70 / F1 0.705; "
         "in-process fp32 F1 0.67, AUC 0.68; SMS F1 0.24."
     )
-    write_results("llm_labelers", {"labelers": table}, notes, dtype=args.dtype)
+    tables = {"labelers (test split)": table, "label model with and without LLM votes (test split)": merged_table}
+    write_results("llm_labelers", tables, notes, dtype=args.dtype)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,13 @@ def test_bad_labels_and_missing_model_raise_clear_errors():
         LLMLabeler("x", PROMPT, {"spam": "1"}, model="m")
     with pytest.raises(ValueError, match="needs model="):
         LLMLabeler("x", PROMPT, LABELS)
+
+
+def test_calibration_without_logprobs_is_a_clear_error(youtube_dev, tmp_path):
+    dev, _, y_dev = youtube_dev
+    with FakeOpenAIServer(answer=lambda body: Reply("spam", logprobs=None)) as server:
+        llm = make(server, tmp_path)
+        with pytest.raises(ValueError, match="'llm_spam': the endpoint returned no log-probabilities"):
+            llm.calibrate(dev.iloc[:10], y_dev[:10])
+        votes = llm.apply_batch(dev.iloc[:10], progress=False)  # still labels, from the text
+    assert (votes == SPAM).all()

@@ -119,12 +119,6 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
                 label_column=data.label_column,
                 class_names=data.class_names,
             )
-            if data.class_names is None and data.label_column is not None:
-                raw = frame[data.label_column].dropna()
-                if not pd.api.types.is_numeric_dtype(raw):
-                    # the names load_table encoded the labels with, so the report can show them
-                    data = data.model_copy(update={"class_names": sorted(raw.astype(str).unique())})
-                    frame.attrs["class_names"] = data.class_names
             if data.split_column is not None:
                 if data.split_column not in frame.columns:
                     raise ConfigError(f"data.split_column: no column {data.split_column!r} in {data.path}")
@@ -383,7 +377,7 @@ def _classes(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str
     if names is None and config.data.source == "bundled":
         names = ["HAM", "SPAM"]
     if names is None and config.data.source == "table" and config.data.label_column:
-        names = splits["train"].data.attrs.get("class_names")  # set by load_splits
+        names = splits["train"].data.attrs.get("class_names")  # the names load_table encoded
     if names is not None:
         return len(names), list(names)
     if wrench:

@@ -25,7 +25,7 @@ def inverted_sources(cond: np.ndarray, class_balance: np.ndarray) -> np.ndarray:
     averaged over the other classes by the class balance). Averaged over the source's votes,
     its log is below zero for a source that is worse than random.
     """
-    m, slots, k = cond.shape
+    m, _, k = cond.shape
     votes = cond[:, 1:, :]  # [j, a, y]
     own = np.log(np.maximum(votes[:, np.arange(k), np.arange(k)], EPS))  # [j, a]
     others = np.empty((m, k))

@@ -106,7 +106,7 @@ class SampleMoments:
         self.outcome_counts = np.column_stack([self.n_rows - voted.sum(axis=1), voted])
 
     def _add_decisive(self, x: np.ndarray, counts: np.ndarray, w: np.ndarray | None) -> None:
-        m, slots, k = self.decisive.shape
+        m, _, k = self.decisive.shape
         ordered = np.sort(counts, axis=1)
         rows = np.flatnonzero(ordered[:, -1] > ordered[:, -2])
         label = np.zeros((len(counts), k), dtype=np.float32)  # one-hot, zero where not decisive

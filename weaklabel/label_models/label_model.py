@@ -47,7 +47,7 @@ from weaklabel.label_models._quality import (
     warn_inverted,
     worse_than_random_on_dev,
 )
-from weaklabel.label_models._stats import VoteStatistics
+from weaklabel.label_models._stats import VoteStatistics, unique_rows
 from weaklabel.label_models.base import (
     BaseLabelModel,
     DevSet,
@@ -267,31 +267,37 @@ class LabelModel(BaseLabelModel):
         self.tiebreak_cond_probs_ = conditional_from_counts(moments.decisive, self.smoothing)
         decided = moments.decisive[0].sum(axis=0)
         self.tiebreak_class_balance_ = fixed if fixed is not None else (decided + 1.0) / (decided.sum() + k)
-        # generative estimator: matrix completion, then exact EM over patterns when affordable
+        # generative estimator: matrix completion, then exact EM over patterns when affordable.
+        # Fitted with the sources in a canonical order, so that the floating-point path (and
+        # the way a symmetric fit breaks its symmetry) does not depend on the input's order.
+        order = canonical_order(moments.pair_counts())
+        m = len(order)
+        gram = moments.gram.reshape(m, k, m, k)[order][:, :, order].reshape(m * k, m * k)
         cond, balance = fit_moments(
-            moments.gram,
-            moments.outcome_counts,
+            gram,
+            moments.outcome_counts[order],
             moments.n_rows,
-            self.tiebreak_cond_probs_,
+            self.tiebreak_cond_probs_[order],
             self.tiebreak_class_balance_,
-            pair_mask=independent,
+            pair_mask=independent[np.ix_(order, order)],
             fixed_balance=fixed is not None,
         )
         self.n_iter_, self.loss_history_ = 0, []
         if stats.patterns is not None and self.max_iter > 0:
+            rows, counts = stats.patterns
             result = run_em(
-                *stats.patterns,
+                *unique_rows(rows[:, order], counts, k),
                 cond,
                 balance,
                 fixed_balance=fixed is not None,
-                weights=self.source_weights_,
+                weights=self.source_weights_[order],
                 smoothing=self.smoothing,
                 max_iter=self.max_iter,
                 tol=self.tol,
             )
             cond, balance = result.cond, result.class_balance
             self.n_iter_, self.loss_history_ = result.n_iter, result.loss_history
-        self.cond_probs_, self.generative_class_balance_ = cond, balance
+        self.cond_probs_, self.generative_class_balance_ = cond[np.argsort(order)], balance
 
     def _diagnose(
         self, stats: VoteStatistics, pairs: np.ndarray, independent: np.ndarray, groups: np.ndarray, fixed: bool
@@ -429,6 +435,18 @@ class LabelModel(BaseLabelModel):
 
     def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
         return self._proba(votes, self.estimator_)
+
+
+def canonical_order(pairs: np.ndarray) -> np.ndarray:
+    """A source order that depends only on each source's statistics, not on its position.
+
+    Key: the source's outcome counts, then the sum over its partners of the squared joint
+    counts (symmetric in the partners' order); ties keep the input order.
+    """
+    own = np.einsum("jaja->ja", pairs)
+    spread = (pairs**2).sum(axis=2).reshape(len(pairs), -1)
+    features = np.concatenate([own, spread], axis=1)
+    return np.lexsort(features.T[::-1])
 
 
 def _nan_to_none(value: float) -> float | None:

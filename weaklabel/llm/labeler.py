@@ -213,7 +213,7 @@ class LLMLabeler(BatchLabelingFunction):
         calibration_metric: Metric = "f1",
         threshold: float | None = None,
         batch_size: int = 8,
-        max_new_tokens: int = 6,
+        max_new_tokens: int = 4,
         dtype: Literal["float32", "bfloat16", "float16"] = "float32",
         num_threads: int | None = None,
     ) -> None:
@@ -583,9 +583,7 @@ class LLMLabeler(BatchLabelingFunction):
     # ------------------------------------------------------------ public API
     def _new_report(self) -> LLMReport:
         model = str(self.model) if self.backend == "openai" else self._model_id()
-        report = LLMReport(self.name, model, self.backend, self.decoding_)
-        report.cost = 0.0 if self.backend == "local" else cost_of(self.prices, model, 0, 0)
-        return report
+        return LLMReport(self.name, model, self.backend, self.decoding_)
 
     def _run(self, data: pd.DataFrame, *, progress: bool, budget: bool) -> tuple[list[dict | None], LLMReport]:
         if not isinstance(data, pd.DataFrame):
@@ -605,10 +603,10 @@ class LLMLabeler(BatchLabelingFunction):
             self.decoding_ = "text"
             return self._run(data, progress=progress, budget=budget)
         report.wall_time = time.perf_counter() - start
-        if report.cost is not None:
+        if self.backend == "local":
+            report.cost = 0.0  # in-process: no bill
+        else:  # None when the price table does not list the model
             report.cost = cost_of(self.prices, report.model, report.prompt_tokens, report.completion_tokens)
-            if self.backend == "local":
-                report.cost = 0.0
         self.report_ = report
         return records, report
 
@@ -643,6 +641,12 @@ class LLMLabeler(BatchLabelingFunction):
         if len(y) != len(data):
             raise ValueError(f"LLM labeler {self.name!r}: calibration got {len(data)} rows but {len(y)} labels")
         scores = self.score(data, progress=progress)
+        if self.decoding_ != "logprobs" or not np.isfinite(scores).any():
+            raise ValueError(
+                f"LLM labeler {self.name!r}: the endpoint returned no log-probabilities of the answer "
+                "words for the dev rows; calibration needs an endpoint that returns logprobs "
+                "(or backend='local')"
+            )
         metric = metric or self.calibration_metric
         self.threshold_, self.calibration_score_ = best_threshold(
             scores, y, self._group_votes[0], self._group_votes[1], metric
