@@ -79,7 +79,8 @@ class LFConfig(_Strict):
 
     modules: list[str] = Field(
         default_factory=list,
-        description="LF modules to load: dotted names (labeling_functions.youtube) or .py paths.",
+        description="LF modules to load: dotted names (labeling_functions.youtube) or .py paths "
+        "(relative to the config file).",
     )
     n_jobs: int = Field(1, description="Processes for row-wise LFs (-1: all cores).")
     on_error: Literal["raise", "abstain"] = Field(
@@ -206,8 +207,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def _resolve_paths(config: FitConfig, base: Path) -> FitConfig:
+    """Data and LF-module file paths are relative to the config file; output_dir to the cwd."""
     if config.data.path is not None and not config.data.path.is_absolute():
         config.data.path = base / config.data.path
+    config.lfs.modules = [
+        str(base / module) if module.endswith(".py") and not Path(module).is_absolute() else module
+        for module in config.lfs.modules
+    ]
     return config
 
 
