@@ -14,8 +14,8 @@ Dawid–Skene is not run; weaklabel's ``DawidSkene`` is shown instead):
    then with 5 near-duplicate sources and with an 80/20 class balance. Accuracy, fitted and
    scored on the same rows, mean of 3 seeds.
 3. Speed and memory (target 3): fit + predict_proba on n x m x k synthetic votes, each run in
-   its own process; peak memory is the largest resident set size above the loaded votes,
-   sampled every 5 ms. 10M x 50 x 2 is fitted from 250k-row chunks read from a file (only
+   its own process (the faster of two runs); peak memory is the largest resident set size
+   above the loaded votes, sampled every 5 ms. 10M x 50 x 2 is fitted from 250k-row chunks read from a file (only
    one chunk in memory at a time; the time includes reading).
 
 Run from the repository root (about 15 minutes on 2 busy cores)::
@@ -95,18 +95,24 @@ def real_data() -> pd.DataFrame:
         k = train.cardinality
         models: dict[str, list[Any]] = {
             "LabelModel": [_quiet_fit(LabelModel(random_state=0), train)],
-            "LabelModel +dev": [_quiet_fit(LabelModel(random_state=0), train, y_dev=y_valid, L_dev=valid)],
+            "LabelModel +dev": [
+                _quiet_fit(LabelModel(random_state=0), train, y_dev=y_valid, L_dev=valid)
+            ],
             "MajorityVote": [MajorityVote(random_state=0).fit(train)],
             "DawidSkene": [_quiet_fit(DawidSkene(random_state=0), train)],
         }
         # Snorkel's torch threads stall for seconds per fit on a busy machine; one thread
         # changes its speed, not its result
         with threadpool_limits(limits=1):
-            models["Snorkel"] = [_quiet_fit(SnorkelLabelModel(random_state=s), train) for s in SNORKEL_SEEDS]
+            models["Snorkel"] = [
+                _quiet_fit(SnorkelLabelModel(random_state=s), train) for s in SNORKEL_SEEDS
+            ]
         row: dict[str, Any] = {"dataset": name}
         for model_name, fitted in models.items():
             for protocol in PROTOCOLS:
-                scores = [primary_score(m.predict(test, tie_break=protocol), y_test, k) for m in fitted]
+                scores = [
+                    primary_score(m.predict(test, tie_break=protocol), y_test, k) for m in fitted
+                ]
                 row[f"{model_name} ({protocol})"] = float(np.mean(scores))
         row["estimator"] = models["LabelModel"][0].estimator_
         row["estimator +dev"] = models["LabelModel +dev"][0].estimator_
@@ -152,7 +158,10 @@ def synthetic(n_rows: int, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
         "independent, k=2, m=10": lambda s: make_synthetic_votes(n_rows, 10, 2, random_state=s),
         "independent, k=4, m=10": lambda s: make_synthetic_votes(n_rows, 10, 4, random_state=s),
         "5 near-duplicates (m=14)": lambda s: with_copies(
-            make_synthetic_votes(n_rows, 10, 2, random_state=s), source=0, n_copies=4, random_state=s
+            make_synthetic_votes(n_rows, 10, 2, random_state=s),
+            source=0,
+            n_copies=4,
+            random_state=s,
         ),
         "80/20 class balance": lambda s: make_synthetic_votes(
             n_rows, 10, 2, class_balance=[0.8, 0.2], random_state=s
@@ -179,8 +188,12 @@ def synthetic(n_rows: int, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
                 }
             for name, model in fitted.items():
                 scores.setdefault(name, []).append(_accuracy(model, votes, y))
-            scores.setdefault("LabelModel estimator", []).append(fitted["LabelModel"].estimator_ == "generative")
-        row = {name: float(np.mean(v)) for name, v in scores.items() if name != "LabelModel estimator"}
+            scores.setdefault("LabelModel estimator", []).append(
+                fitted["LabelModel"].estimator_ == "generative"
+            )
+        row = {
+            name: float(np.mean(v)) for name, v in scores.items() if name != "LabelModel estimator"
+        }
         row["generative chosen"] = f"{sum(scores['LabelModel estimator'])}/{len(seeds)}"
         rows.append({"scenario": scenario, **row})
         print(f"  {scenario}: done", flush=True)
@@ -244,7 +257,15 @@ def _read_chunks(path: str, n_sources: int, chunk: int = 250_000) -> Iterator[np
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
-    """One timed run in this (fresh) process; see :func:`speed`."""
+    """One timed run in this (fresh) process; see :func:`speed`.
+
+    Libraries are imported before the clock starts — torch for Snorkel, scipy.optimize (which
+    weaklabel imports on first fit) for weaklabel — so neither timing includes imports.
+    """
+    import scipy.optimize
+    import scipy.sparse.csgraph
+    import scipy.special  # noqa: F401
+
     if spec["model"] == "weaklabel-chunks":
         model = LabelModel(cardinality=spec["k"], random_state=0)
         seconds, peak = _measure(lambda: model.fit_chunks(_read_chunks(spec["path"], spec["m"])))
@@ -258,7 +279,10 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         from snorkel.labeling.model import LabelModel as Snorkel
 
         model = Snorkel(cardinality=k, verbose=False)
-        fit, predict = (lambda: model.fit(votes, progress_bar=False, seed=0)), (lambda: model.predict_proba(votes))
+        fit, predict = (
+            (lambda: model.fit(votes, progress_bar=False, seed=0)),
+            (lambda: model.predict_proba(votes)),
+        )
     with warnings.catch_warnings(), threadpool_limits(limits=spec.get("threads")):
         warnings.simplefilter("ignore")
         fit_s, fit_mb = _measure(fit)
@@ -266,17 +290,25 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     return {"fit_s": fit_s, "predict_s": predict_s, "peak_mb": max(fit_mb, predict_mb)}
 
 
-def _run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.label_models", "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    if result.returncode:
-        raise RuntimeError(f"benchmark child {spec} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def _run_child(spec: dict[str, Any], repeats: int = 2) -> dict[str, Any]:
+    """The fastest of ``repeats`` fresh-process runs (the least disturbed by other jobs)."""
+    best: dict[str, Any] | None = None
+    for _ in range(repeats):
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.label_models", "--child", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+        if result.returncode:
+            raise RuntimeError(f"benchmark child {spec} failed:\n{result.stderr[-2000:]}")
+        run = json.loads(result.stdout.strip().splitlines()[-1])
+        total = run["fit_s"] + run.get("predict_s", 0.0)
+        if best is None or total < best["fit_s"] + best.get("predict_s", 0.0):
+            best = run
+    assert best is not None
+    return best
 
 
 def speed(sizes: list[tuple[int, int, int]], chunked: tuple[int, int, int] | None) -> pd.DataFrame:
@@ -290,7 +322,9 @@ def speed(sizes: list[tuple[int, int, int]], chunked: tuple[int, int, int] | Non
                 "Snorkel (default threads)": {"model": "snorkel"},
                 "Snorkel (1 thread)": {"model": "snorkel", "threads": 1},
             }
-            results = {name: _run_child({**spec, "path": path, "k": k}) for name, spec in runs.items()}
+            results = {
+                name: _run_child({**spec, "path": path, "k": k}) for name, spec in runs.items()
+            }
             ours = results["weaklabel LabelModel"]
             for name, result in results.items():
                 total = result["fit_s"] + result["predict_s"]
@@ -348,7 +382,9 @@ ratios within one run, not absolute seconds.
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small synthetic and speed sizes; no results written")
+    parser.add_argument(
+        "--quick", action="store_true", help="small synthetic and speed sizes; no results written"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -1,6 +1,7 @@
 """Prompted labelers with the local model (SmolLM2-135M-Instruct, in-process) on YouTube and SMS.
 
-For each prompt family — zero-shot, an engineered instruction, few-shot (4 examples from
+For each prompt family — zero-shot, an engineered instruction (the best of three variants
+by calibrated macro-F1 on the valid split), few-shot (that instruction with 4 examples from
 the valid split, seed 0) and an aspect prompt ({"yes": SPAM, "no": ABSTAIN}) — two
 decodings: free generation parsed tolerantly, and calibrated label-word log-probability
 scoring (threshold chosen on the valid split, macro-F1). Reported on the test split:
@@ -39,40 +40,66 @@ from weaklabel.llm import LLMLabeler, PromptTemplate
 SPAM, HAM = 1, 0
 LABELS = {"spam": SPAM, "ham": HAM}
 
-# What is labeled, and how the engineered and aspect prompts describe spam there.
+# What is labeled, and how the engineered and aspect prompts describe spam there. The
+# engineered instructions are variants; the one that calibrates best on the valid split
+# (macro-F1) is used, for both decodings and as the base of the few-shot prompt.
 DOMAINS = {
     "youtube": {
         "zero": "Is this YouTube comment spam or ham? Answer spam or ham.\n\nComment: {text}",
-        "engineered": (
+        "engineered": [
+            "Classify this YouTube comment as spam or ham. Spam promotes a channel, product or link; "
+            "ham is a reaction to the video. Answer with one word: spam or ham.\n\nComment: {text}",
+            "Spam comments advertise: they ask you to subscribe, to check out a channel or to visit a "
+            "link. Ham comments talk about the song or the video. Is the following comment spam or ham?"
+            "\n\nComment: {text}",
             "You moderate comments under a music video on YouTube. A comment is spam when it "
             "advertises something: it asks people to subscribe, to check out or visit a channel, "
             "a website or a link, or promotes a product or money offer. It is ham when it talks "
-            "about the song, the video or the artist. Answer with one word, spam or ham.\n\nComment: {text}"
-        ),
+            "about the song, the video or the artist. Answer with one word, spam or ham.\n\nComment: {text}",
+        ],
         "aspect": "Does this comment ask people to subscribe, or to visit a channel, a website or a link?",
         "subject": "Comment",
     },
     "sms": {
         "zero": "Is this SMS message spam or ham? Answer spam or ham.\n\nMessage: {text}",
-        "engineered": (
+        "engineered": [
+            "Classify this SMS message as spam or ham. Spam advertises prizes, offers or services to "
+            "call or text; ham is a personal message. Answer with one word: spam or ham.\n\nMessage: {text}",
+            "Spam messages advertise: they announce a prize or cash to claim, a free offer, or ask you "
+            "to call or text a number. Ham messages are personal. Is the following message spam or ham?"
+            "\n\nMessage: {text}",
             "You filter text messages. A message is spam when it is an unsolicited advertisement: "
             "prizes, awards or cash to claim, free offers, ringtones, premium-rate numbers to call "
             "or text, or links to follow. It is ham when it is a personal message between people "
-            "who know each other. Answer with one word, spam or ham.\n\nMessage: {text}"
-        ),
-        "aspect": "Does this message offer a prize, money, a free gift or a service to claim by calling, texting or following a link?",
+            "who know each other. Answer with one word, spam or ham.\n\nMessage: {text}",
+        ],
+        "aspect": "Does this message offer a prize, money, a free gift or a service to claim by calling, "
+        "texting or following a link?",
         "subject": "Message",
     },
 }
 
 
-def prompts(domain: dict, dev: pd.DataFrame, y_dev: np.ndarray) -> dict[str, tuple[PromptTemplate, dict]]:
-    few = PromptTemplate.few_shot(domain["engineered"], dev, y_dev, LABELS, k=4, seed=0)
+def pick_engineered(domain: dict, dev: pd.DataFrame, y_dev: np.ndarray, cache_dir: Path, dtype: str):
+    """The instruction variant whose calibrated log-prob scores do best on the valid split."""
+    best, best_score, scores = None, -1.0, []
+    for variant in domain["engineered"]:
+        labeler = LLMLabeler("pick", variant, LABELS, backend="local", cache_path=cache_dir / "llm.sqlite", dtype=dtype)
+        labeler.calibrate(dev, y_dev, progress=False)
+        scores.append(round(labeler.calibration_score_, 3))
+        if labeler.calibration_score_ > best_score:
+            best, best_score = variant, labeler.calibration_score_
+    print(f"engineered variants, valid macro-F1: {scores}", flush=True)
+    return best, scores
+
+
+def prompts(domain: dict, engineered: str, dev: pd.DataFrame, y_dev: np.ndarray) -> dict[str, tuple[PromptTemplate, dict]]:
+    few = PromptTemplate.few_shot(engineered, dev, y_dev, LABELS, k=4, seed=0)
     aspect = PromptTemplate.aspect(domain["aspect"], subject=domain["subject"])
     return {
         "zero-shot": (PromptTemplate(domain["zero"]), LABELS),
-        "engineered": (PromptTemplate(domain["engineered"]), LABELS),
-        "few-shot (4)": (few, LABELS),
+        "engineered (best of 3 on valid)": (PromptTemplate(engineered), LABELS),
+        "few-shot (4) + engineered": (few, LABELS),
         "aspect yes/no": (aspect, {"yes": SPAM, "no": ABSTAIN}),
     }
 
@@ -112,7 +139,9 @@ def run_dataset(name: str, n_test: int | None, n_dev: int | None, cache_dir: Pat
     calibrated: dict[str, np.ndarray] = {}
     rows = [{"dataset": name, "prompt": "always spam", "decoding": "-", **metrics(np.full(len(y), SPAM), y, None),
              "rows/s": np.nan, "n test": len(y), "n dev": len(y_dev)}]
-    for prompt_name, (prompt, labels) in prompts(DOMAINS[name], dev, y_dev).items():
+    engineered, variant_scores = pick_engineered(DOMAINS[name], dev, y_dev, cache_dir, dtype)
+    rows[0]["engineered variants valid F1"] = str(variant_scores)
+    for prompt_name, (prompt, labels) in prompts(DOMAINS[name], engineered, dev, y_dev).items():
         for decoding in ("text", "logprobs"):
             labeler = LLMLabeler(
                 f"{name}-{prompt_name}-{decoding}", prompt, labels, backend="local", decoding=decoding,
@@ -144,7 +173,7 @@ def label_model_rows(name: str, L: np.ndarray, y: np.ndarray, llm: dict[str, np.
 
     columns = {
         "hand-written LFs": L,
-        "LFs + LLM (engineered)": np.column_stack([L, llm["engineered"]]),
+        "LFs + LLM (engineered)": np.column_stack([L, llm["engineered (best of 3 on valid)"]]),
         "LFs + 4 LLM prompts": np.column_stack([L, *llm.values()]),
         "4 LLM prompts alone": np.column_stack(list(llm.values())),
     }

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
 from weaklabel.label_models import (
@@ -17,6 +16,7 @@ from weaklabel.label_models import (
     DegenerateFitWarning,
     LabelModel,
     MajorityVote,
+    NotFittedError,
     SnorkelLabelModel,
     SourceQualityWarning,
     load_label_model,
@@ -38,7 +38,10 @@ MODELS = [
     pytest.param(
         SnorkelLabelModel,
         # slow: the first fit imports torch
-        marks=[pytest.mark.slow, pytest.mark.skipif(not HAS_SNORKEL, reason="snorkel not installed")],
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(not HAS_SNORKEL, reason="snorkel not installed"),
+        ],
     ),
 ]
 
@@ -100,6 +103,10 @@ def test_not_fitted_and_wrong_number_of_sources(cls, data):
     model = _fit(cls, data.votes)
     with pytest.raises(ValueError, match="5 sources but the model was fitted on 6"):
         model.predict_proba(data.votes.votes[:, :5])
+    with pytest.raises(ValueError, match="sum to 1"):
+        model.fit(data.votes, class_balance=[0.2, 0.2, 0.2])
+    with pytest.raises(NotFittedError):  # a failed refit leaves no half-fitted model
+        model.predict_proba(data.votes)
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -193,13 +200,17 @@ def test_recovers_known_parameters():
 
 def test_close_to_bayes_optimal():
     data = make_synthetic_votes(30_000, 10, 2, random_state=4)
-    bayes = (bayes_posterior(data.votes, data.cond_probs, data.class_balance).argmax(axis=1) == data.y).mean()
+    bayes = (
+        bayes_posterior(data.votes, data.cond_probs, data.class_balance).argmax(axis=1) == data.y
+    ).mean()
     ours = _fit(LabelModel, data.votes).score(data.votes, data.y)["accuracy"]
     assert ours >= bayes - 0.005
 
 
 def test_duplicated_sources_count_once():
-    data = with_copies(make_synthetic_votes(10_000, 8, 2, random_state=5), source=0, n_copies=4, random_state=6)
+    data = with_copies(
+        make_synthetic_votes(10_000, 8, 2, random_state=5), source=0, n_copies=4, random_state=6
+    )
     lm = _fit(LabelModel, data.votes)
     copies = ["synthetic_0"] + [f"synthetic_0_copy{c}" for c in range(4)]
     assert lm.diagnostics_["duplicate_groups"] == [copies]
@@ -218,7 +229,12 @@ def test_class_imbalance_beats_majority_vote():
 
 def test_warns_about_an_inverted_source():
     data = make_synthetic_votes(
-        10_000, 6, 2, accuracy=[0.85, 0.8, 0.75, 0.8, 0.85, 0.2], propensity=[0.5] * 6, random_state=8
+        10_000,
+        6,
+        2,
+        accuracy=[0.85, 0.8, 0.75, 0.8, 0.85, 0.2],
+        propensity=[0.5] * 6,
+        random_state=8,
     )
     with pytest.warns(SourceQualityWarning, match="'synthetic_5'"):
         model = LabelModel(random_state=0).fit(data.votes)
@@ -238,7 +254,9 @@ def test_collapse_is_detected_and_avoided():
 
 
 def test_fit_chunks_matches_fit(data):
-    chunks = [data.votes.take(np.arange(start, min(start + 700, 3000))) for start in range(0, 3000, 700)]
+    chunks = [
+        data.votes.take(np.arange(start, min(start + 700, 3000))) for start in range(0, 3000, 700)
+    ]
     whole = _fit(LabelModel, data.votes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SourceQualityWarning)
@@ -255,7 +273,9 @@ def test_fit_chunks_matches_fit(data):
 
 def test_dev_labels_pick_the_estimator():
     data = make_synthetic_votes(5000, 8, 2, random_state=10)
-    dev = make_synthetic_votes(300, 8, 2, accuracy=data.accuracy, propensity=data.propensity, random_state=11)
+    dev = make_synthetic_votes(
+        300, 8, 2, accuracy=data.accuracy, propensity=data.propensity, random_state=11
+    )
     model = _fit(LabelModel, data.votes)
     with_dev = LabelModel(random_state=0).fit(data.votes, y_dev=dev.y, L_dev=dev.votes)
     assert set(with_dev.diagnostics_["dev_scores"]) == {
@@ -269,5 +289,49 @@ def test_dev_labels_pick_the_estimator():
     candidates = [model.class_balance_, (model.class_balance_ + dev_freq) / 2]
     assert any(np.allclose(with_dev.class_balance_, c, atol=1e-6) for c in candidates)
     # a given class balance is used as is
-    fixed = LabelModel(random_state=0).fit(data.votes, y_dev=dev.y, L_dev=dev.votes, class_balance=[0.3, 0.7])
+    fixed = LabelModel(random_state=0).fit(
+        data.votes, y_dev=dev.y, L_dev=dev.votes, class_balance=[0.3, 0.7]
+    )
     assert np.allclose(fixed.class_balance_, [0.3, 0.7])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SNORKEL, reason="snorkel not installed")
+def test_snorkel_wrapper_predicts_like_snorkel(data, tmp_path):
+    model = SnorkelLabelModel(random_state=0).fit(data.votes)
+    assert np.allclose(
+        model.predict_proba(data.votes), model.model_.predict_proba(data.votes.to_numpy())
+    )
+    loaded = SnorkelLabelModel.load(model.save(tmp_path / "snorkel.json"))
+    assert not hasattr(loaded, "model_")
+    assert np.allclose(loaded.predict_proba(data.votes), model.predict_proba(data.votes))
+
+
+def test_weighted_majority_vote_saves_array_weights(tmp_path):
+    votes = np.array([[0, 1, 1], [1, 0, 0]])
+    model = MajorityVote(weights=np.array([3.0, 1.0, 1.0])).fit(votes)
+    loaded = MajorityVote.load(model.save(tmp_path / "mv.json"))
+    assert loaded.predict(votes).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"estimator": "best"}, "estimator must be one of"),
+        ({"dev_metric": "auc"}, "dev_metric must be"),
+        ({"duplicate_threshold": 0.0}, "duplicate_threshold must be in"),
+        ({"smoothing": -1.0}, "smoothing >= 0"),
+    ],
+)
+def test_label_model_parameters_are_checked(params, message, data):
+    with pytest.raises(ValueError, match=message):
+        LabelModel(**params).fit(data.votes)
+    with pytest.raises(ValueError, match="has no parameter 'alpha'"):
+        LabelModel().set_params(alpha=1)
+
+
+@pytest.mark.parametrize("estimator", ["generative", "anchored"])
+def test_forced_estimator(estimator, data):
+    model = _fit(LabelModel, data.votes, estimator=estimator)
+    assert model.estimator_ == estimator
+    assert model.score(data.votes, data.y)["accuracy"] > 0.6

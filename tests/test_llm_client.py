@@ -284,3 +284,14 @@ def test_chunked_answers_and_servers_closing_idle_connections(youtube, tmp_path,
     report = lab.report_
     assert report.requests_sent - report.retries == data["text"].nunique()
     assert stats["requests"] <= report.requests_sent
+
+
+def test_with_a_proxy_configured_the_default_transport_is_used(youtube, server, tmp_path, monkeypatch):
+    from weaklabel.llm.transport import proxies_configured
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # ...and the fake server is exempt
+    assert proxies_configured()
+    data = youtube.iloc[:10]
+    votes = labeler(server.base_url, tmp_path).apply_batch(data, progress=False)
+    assert np.array_equal(votes, expected_votes(data))

@@ -4,7 +4,7 @@ Data flows one way: data -> labeling functions and LLM labelers -> label matrix 
 label model -> probabilistic labels -> student -> report.
 """
 
-from weaklabel.analysis import disagreements, lf_summary, plot_lf_summary
+from weaklabel.analysis import agreement_matrix, disagreements, lf_summary, plot_lf_summary
 from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
 from weaklabel.lf import (
     ABSTAIN,
@@ -32,6 +32,7 @@ __all__ = [
     "MajorityVote",
     "VectorizedLabelingFunction",
     "__version__",
+    "agreement_matrix",
     "apply_lfs",
     "disagreements",
     "keyword_lf",

@@ -21,7 +21,7 @@ def _f1_per_class(y: np.ndarray, pred: np.ndarray, cardinality: int) -> np.ndarr
     cm = confusion_matrix(y, pred, cardinality)
     tp = np.diag(cm).astype(float)
     predicted = cm.sum(axis=0)
-    actual = cm.sum(axis=1)
+    actual = np.bincount(y[y >= 0], minlength=cardinality)  # predictions of -1 are misses
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(predicted + actual > 0, 2 * tp / np.maximum(predicted + actual, 1), 0.0)
 

@@ -15,6 +15,7 @@ All share :class:`BaseLabelModel`'s contract: ``fit(L, y_dev=None, class_balance
 from weaklabel.label_models.base import (
     BaseLabelModel,
     DegenerateFitWarning,
+    NotFittedError,
     SourceQualityWarning,
     load_label_model,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "DegenerateFitWarning",
     "LabelModel",
     "MajorityVote",
+    "NotFittedError",
     "SnorkelLabelModel",
     "SourceQualityWarning",
     "load_label_model",

@@ -100,6 +100,8 @@ def log_tables(cond: np.ndarray, model_abstain: bool) -> np.ndarray:
     if not model_abstain:
         # P(vote a | y, voted): renormalise over the k votes; a silent source adds nothing
         votes = cond[:, 1:, :]
-        log_cond[:, 1:, :] = np.log(np.maximum(votes / np.maximum(votes.sum(axis=1, keepdims=True), EPS), EPS))
+        log_cond[:, 1:, :] = np.log(
+            np.maximum(votes / np.maximum(votes.sum(axis=1, keepdims=True), EPS), EPS)
+        )
         log_cond[:, 0, :] = 0.0
     return log_cond

@@ -13,8 +13,6 @@ parametrisation, so the fitted tables can be used with abstentions as evidence.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment, minimize
-from scipy.special import softmax
 from threadpoolctl import threadpool_limits
 
 from weaklabel.label_models._em import EPS
@@ -47,6 +45,10 @@ def fit_moments(
     fixed_balance
         Keep ``init_balance`` instead of learning it.
     """
+    # imported here: scipy.optimize takes a second to import, needed only when fitting
+    from scipy.optimize import minimize
+    from scipy.special import softmax
+
     m, slots, k = init_cond.shape
     observed = gram / n_rows
     rates = (outcome_counts[:, 1:] / n_rows).reshape(m * k)
@@ -81,7 +83,11 @@ def fit_moments(
     # the products are small: BLAS threads only add synchronisation (and stall on busy machines)
     with threadpool_limits(limits=1, user_api="blas"):
         result = minimize(
-            objective, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12}
+            objective,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12},
         )
     cond, balance = unpack(result.x)
     return align_classes(cond, balance, init_cond)
@@ -95,6 +101,8 @@ def align_classes(
     A latent-class fit is only defined up to a permutation of its classes; the reference
     (majority-vote-based) tables say which latent class is which observed label.
     """
+    from scipy.optimize import linear_sum_assignment
+
     votes, ref = cond[:, 1:, :], reference[:, 1:, :]
     similarity = np.einsum("jay,jaz->yz", ref, votes)
     _, perm = linear_sum_assignment(-similarity)

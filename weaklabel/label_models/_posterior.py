@@ -13,11 +13,16 @@ from weaklabel.label_models.base import iter_row_chunks
 
 __all__ = ["log_joint", "onehot", "posterior", "softmax_rows", "vote_counts"]
 
+
 def onehot(chunk: np.ndarray, cardinality: int, dtype: type = np.float32) -> np.ndarray:
     """(rows, m·k) indicator of each source's vote; an abstain is an all-zero block."""
     compact = chunk.astype(np.int16, copy=False)
     n, m = compact.shape
-    return (compact[:, :, None] == np.arange(cardinality, dtype=np.int16)).reshape(n, m * cardinality).astype(dtype)
+    return (
+        (compact[:, :, None] == np.arange(cardinality, dtype=np.int16))
+        .reshape(n, m * cardinality)
+        .astype(dtype)
+    )
 
 
 def _lookup_sum(votes: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -42,7 +47,9 @@ def _count_table(n_sources: int, cardinality: int, weights: np.ndarray | None) -
     return table
 
 
-def vote_counts(votes: np.ndarray, cardinality: int, weights: np.ndarray | None = None) -> np.ndarray:
+def vote_counts(
+    votes: np.ndarray, cardinality: int, weights: np.ndarray | None = None
+) -> np.ndarray:
     """counts[i, c] = (weighted) number of sources voting class ``c`` on row ``i``."""
     return _lookup_sum(votes, _count_table(votes.shape[1], cardinality, weights))
 
@@ -63,7 +70,9 @@ def log_joint(
     returns the unweighted vote counts, from the same pass over the votes.
     """
     m, _, k = log_cond.shape
-    table = log_cond if weights is None else log_cond * np.asarray(weights, dtype=float)[:, None, None]
+    table = (
+        log_cond if weights is None else log_cond * np.asarray(weights, dtype=float)[:, None, None]
+    )
     if not with_counts:
         return _lookup_sum(votes, table) + log_prior
     both = _lookup_sum(votes, np.concatenate([table, _count_table(m, k, None)], axis=2))

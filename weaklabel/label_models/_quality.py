@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.sparse.csgraph import connected_components
 
 from weaklabel.label_models._em import EPS
 from weaklabel.label_models.base import SourceQualityWarning
@@ -41,7 +40,9 @@ def warn_inverted(indices: np.ndarray, lf_names: list[str] | None, model: str) -
     if not len(indices):
         return
     names = [lf_names[i] if lf_names else f"source {i}" for i in indices]
-    shown = ", ".join(map(repr, names[:10])) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    shown = ", ".join(map(repr, names[:10])) + (
+        f" and {len(names) - 10} more" if len(names) > 10 else ""
+    )
     warnings.warn(
         f"{model}: {len(names)} source(s) look worse than random (their votes are evidence against "
         f"the class they vote): {shown}. Check them against a few gold labels; an inverted LF "
@@ -51,7 +52,9 @@ def warn_inverted(indices: np.ndarray, lf_names: list[str] | None, model: str) -
     )
 
 
-def duplicate_groups(pair_counts: np.ndarray, outcome_counts: np.ndarray, threshold: float) -> np.ndarray:
+def duplicate_groups(
+    pair_counts: np.ndarray, outcome_counts: np.ndarray, threshold: float
+) -> np.ndarray:
     """Group label per source: sources that vote the same class on nearly the same rows.
 
     Similarity of two sources = rows where both vote the same class / rows where either votes
@@ -59,6 +62,8 @@ def duplicate_groups(pair_counts: np.ndarray, outcome_counts: np.ndarray, thresh
     below ~0.4; copies and near-copies of an LF come close to 1. Groups are the connected
     components of the pairs at or above ``threshold``.
     """
+    from scipy.sparse.csgraph import connected_components
+
     votes = pair_counts[:, 1:, :, 1:]
     same = np.einsum("jala->jl", votes)
     voted = outcome_counts[:, 1:].sum(axis=1)
@@ -69,8 +74,9 @@ def duplicate_groups(pair_counts: np.ndarray, outcome_counts: np.ndarray, thresh
     return labels
 
 
-
-def worse_than_random_on_dev(votes: np.ndarray, y: np.ndarray, cardinality: int, z: float = 2.0) -> np.ndarray:
+def worse_than_random_on_dev(
+    votes: np.ndarray, y: np.ndarray, cardinality: int, z: float = 2.0
+) -> np.ndarray:
     """Indices of sources whose votes on gold-labelled rows are right less often than chance.
 
     Chance is a vote drawn from the dev class balance: a source that votes class ``a`` is right

@@ -32,6 +32,8 @@ __all__ = ["SampleMoments", "VoteStatistics", "full_pair_counts", "unique_rows"]
 _HASH_SEED = 20240601
 """Fixed: the row hash must not depend on the user's random_state."""
 _DIAGNOSTIC_ROWS = 20_000
+_PROJECTION_ROWS = 50_000
+"""Rows seen before the share of distinct patterns is trusted for extrapolation."""
 
 
 def _row_keys(rows: np.ndarray, cardinality: int) -> tuple[np.ndarray, bool]:
@@ -48,7 +50,9 @@ def _row_keys(rows: np.ndarray, cardinality: int) -> tuple[np.ndarray, bool]:
     return keys, exact
 
 
-def unique_rows(rows: np.ndarray, counts: np.ndarray, cardinality: int) -> tuple[np.ndarray, np.ndarray]:
+def unique_rows(
+    rows: np.ndarray, counts: np.ndarray, cardinality: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of ``rows`` with summed ``counts``, sorted by key (order-independent).
 
     Rows are grouped by a 64-bit key; when the key is a hash rather than an exact encoding,
@@ -79,7 +83,9 @@ def full_pair_counts(gram: np.ndarray, outcome_counts: np.ndarray, n_rows: float
     # source j abstains, source l votes b: all of l's b-votes minus those where j voted
     joint[:, 0, :, 1:] = outcome_counts[None, :, 1:] - votes.sum(axis=1)
     joint[:, 1:, :, 0] = outcome_counts[:, 1:, None] - votes.sum(axis=3)
-    joint[:, 0, :, 0] = n_rows - joint[:, 1:, :, :].sum(axis=(1, 3)) - joint[:, 0, :, 1:].sum(axis=2)
+    joint[:, 0, :, 0] = (
+        n_rows - joint[:, 1:, :, :].sum(axis=(1, 3)) - joint[:, 0, :, 1:].sum(axis=2)
+    )
     return joint
 
 
@@ -135,6 +141,10 @@ class VoteStatistics:
         Size of the seeded uniform row sample (None: keep every row).
     random_state
         Seed of that sample.
+    expected_rows
+        The number of rows that will be added, when known: patterns are dropped early when
+        the distinct share seen so far, extrapolated to that many rows, exceeds
+        ``max_patterns`` (saves hashing rows that will not compress).
     """
 
     def __init__(
@@ -143,13 +153,15 @@ class VoteStatistics:
         cardinality: int,
         *,
         max_patterns: int | None = 100_000,
-        sample_rows: int | None = 200_000,
+        sample_rows: int | None = 100_000,
         random_state: int | None = None,
+        expected_rows: int | None = None,
     ) -> None:
         m, k = n_sources, cardinality
         self.n_sources, self.cardinality = m, k
         self.n_rows = 0
         self.max_patterns = max_patterns
+        self.expected_rows = expected_rows
         self._patterns: tuple[np.ndarray, np.ndarray] | None = (
             (np.empty((0, m), dtype=np.int16), np.empty(0)) if max_patterns else None
         )
@@ -176,9 +188,13 @@ class VoteStatistics:
         old_rows, old_counts = self._patterns
         if len(old_rows):
             rows, counts = unique_rows(
-                np.concatenate([old_rows, rows]), np.concatenate([old_counts, counts]), self.cardinality
+                np.concatenate([old_rows, rows]),
+                np.concatenate([old_counts, counts]),
+                self.cardinality,
             )
-        self._patterns = None if len(rows) > self.max_patterns else (rows, counts)
+        projected = len(rows) / self.n_rows * (self.expected_rows or 0)
+        hopeless = self.n_rows >= _PROJECTION_ROWS and projected > self.max_patterns
+        self._patterns = None if len(rows) > self.max_patterns or hopeless else (rows, counts)
 
     def _update_sample(self, chunk: np.ndarray) -> None:
         """Keep the rows with the smallest random keys: a uniform sample of every row seen."""

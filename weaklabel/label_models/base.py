@@ -9,6 +9,7 @@ models fail on bad input with the same messages and predict the same way.
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from collections.abc import Iterator, Sequence
@@ -17,8 +18,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix, as_vote_array
@@ -29,6 +28,7 @@ __all__ = [
     "BaseLabelModel",
     "DegenerateFitWarning",
     "DevSet",
+    "NotFittedError",
     "SourceQualityWarning",
     "break_ties",
     "check_class_balance",
@@ -45,6 +45,10 @@ _FORMAT_VERSION = 1
 ROW_CHUNK = 65_536
 """Rows processed at once in every pass over a matrix: bounds temporary memory to a few MB
 per source whatever the number of rows."""
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model was used before ``fit`` (the same bases as scikit-learn's NotFittedError)."""
 
 
 class DegenerateFitWarning(UserWarning):
@@ -83,7 +87,9 @@ def check_votes(L: Any, cardinality: int | None = None) -> np.ndarray:
         return L.votes
     arr = np.asarray(L)
     if arr.dtype.kind in "iu" and arr.ndim == 2:
-        if arr.size and (arr.min() < ABSTAIN or (cardinality is not None and arr.max() >= cardinality)):
+        if arr.size and (
+            arr.min() < ABSTAIN or (cardinality is not None and arr.max() >= cardinality)
+        ):
             as_vote_array(arr, cardinality=cardinality)  # raises, naming row, column and value
         return arr
     return as_vote_array(arr, cardinality=cardinality)
@@ -133,16 +139,22 @@ def _check_gold(y: Any, n_rows: int, cardinality: int, what: str) -> np.ndarray:
         raise ValueError(f"{what} has shape {gold.shape}, expected ({n_rows},)")
     if gold.dtype.kind == "f":
         if not np.isfinite(gold).all():
-            raise ValueError(f"{what} holds NaN or infinity at position {int(np.argmin(np.isfinite(gold)))}")
+            raise ValueError(
+                f"{what} holds NaN or infinity at position {int(np.argmin(np.isfinite(gold)))}"
+            )
         if not np.all(gold == np.round(gold)):
             raise ValueError(f"{what} must hold integer class indices (-1 = unknown)")
     elif gold.dtype.kind not in "iu":
-        raise ValueError(f"{what} must hold integer class indices (-1 = unknown), got dtype {gold.dtype}")
+        raise ValueError(
+            f"{what} must hold integer class indices (-1 = unknown), got dtype {gold.dtype}"
+        )
     gold = gold.astype(np.int64)
     bad = (gold < ABSTAIN) | (gold >= cardinality)
     if bad.any():
         pos = int(np.argmax(bad))
-        raise ValueError(f"{what} holds {gold[pos]} at position {pos}, outside [-1, {cardinality - 1}]")
+        raise ValueError(
+            f"{what} holds {gold[pos]} at position {pos}, outside [-1, {cardinality - 1}]"
+        )
     return gold
 
 
@@ -150,12 +162,14 @@ def _class_counts(y: np.ndarray, cardinality: int) -> np.ndarray:
     return np.bincount(y, minlength=cardinality).astype(float)
 
 
-class BaseLabelModel(BaseEstimator):
+class BaseLabelModel:
     """Shared contract of the label models (scikit-learn conventions).
 
     ``__init__`` only stores arguments; :meth:`fit` validates, learns and returns ``self``;
     learned state ends in ``_``. Subclasses set ``cardinality`` and ``random_state`` in their
-    ``__init__`` and implement ``_fit`` and ``_predict_proba``.
+    ``__init__`` and implement ``_fit`` and ``_predict_proba``. ``get_params``/``set_params``
+    follow scikit-learn's protocol (so ``sklearn.base.clone`` works) without importing it:
+    scikit-learn takes seconds to import and ``import weaklabel`` must stay light.
     """
 
     _fitted_attributes: ClassVar[tuple[str, ...]] = ()
@@ -163,6 +177,46 @@ class BaseLabelModel(BaseEstimator):
 
     cardinality: int | None
     random_state: int | None
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind != p.VAR_KEYWORD
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` arguments (scikit-learn's protocol; ``deep`` has no effect)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> BaseLabelModel:
+        """Set ``__init__`` arguments; unknown names raise."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {name!r}; parameters are {valid}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self"
+        }
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if not (
+                isinstance(value, type(defaults.get(name))) and _same(value, defaults.get(name))
+            )
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -188,15 +242,25 @@ class BaseLabelModel(BaseEstimator):
         L_dev
             Votes of the rows labelled by ``y_dev``, when they are not rows of ``L``.
         """
+        self._reset()
         votes = check_votes(L, self.cardinality)
         if votes.shape[0] == 0 or votes.shape[1] == 0:
-            raise ValueError(f"cannot fit a label model on an empty label matrix (shape {votes.shape})")
+            raise ValueError(
+                f"cannot fit a label model on an empty label matrix (shape {votes.shape})"
+            )
         k = infer_cardinality(L, votes, self.cardinality)
         self._set_shape(L, votes.shape[1], k)
         dev = self._dev_set(votes, y_dev, L_dev)
         prior = None if class_balance is None else check_class_balance(class_balance, k)
         self._fit(votes, dev, prior)
         return self
+
+    def _reset(self) -> None:
+        """Forget learned state: a failed refit must not leave a half-fitted model behind."""
+        for name in [
+            name for name in vars(self) if name.endswith("_") and not name.startswith("_")
+        ]:
+            delattr(self, name)
 
     def _set_shape(self, L: Any, n_sources: int, cardinality: int) -> None:
         self.cardinality_ = cardinality
@@ -210,7 +274,9 @@ class BaseLabelModel(BaseEstimator):
             return None
         k = self.cardinality_
         if L_dev is None:
-            gold = _check_gold(y_dev, votes.shape[0], k, "y_dev (one label per row of L, -1 = unknown)")
+            gold = _check_gold(
+                y_dev, votes.shape[0], k, "y_dev (one label per row of L, -1 = unknown)"
+            )
             dev_votes = votes
         else:
             dev_votes = self._check_same_sources(check_votes(L_dev, k), "L_dev")
@@ -237,7 +303,7 @@ class BaseLabelModel(BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
-        if not hasattr(self, "cardinality_"):
+        if not hasattr(self, "class_balance_"):  # set last by every model's _fit
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(L) before predicting"
             )
@@ -253,8 +319,14 @@ class BaseLabelModel(BaseEstimator):
     def _checked(self, L: Any) -> np.ndarray:
         self._check_fitted()
         votes = self._check_same_sources(check_votes(L, self.cardinality_))
-        if isinstance(L, LabelMatrix) and self.lf_names_ is not None and L.lf_names != self.lf_names_:
-            diff = next(i for i, (a, b) in enumerate(zip(L.lf_names, self.lf_names_, strict=True)) if a != b)
+        if (
+            isinstance(L, LabelMatrix)
+            and self.lf_names_ is not None
+            and L.lf_names != self.lf_names_
+        ):
+            diff = next(
+                i for i, (a, b) in enumerate(zip(L.lf_names, self.lf_names_, strict=True)) if a != b
+            )
             raise ValueError(
                 f"source {diff} is {L.lf_names[diff]!r} but the model was fitted with "
                 f"{self.lf_names_[diff]!r} there; pass the same sources in the same order"
@@ -327,7 +399,9 @@ class BaseLabelModel(BaseEstimator):
         self.lf_names_ = state["lf_names_"]
         for name in self._fitted_attributes:
             value = state[name]
-            setattr(self, name, np.asarray(value, dtype=float) if isinstance(value, list) else value)
+            setattr(
+                self, name, np.asarray(value, dtype=float) if isinstance(value, list) else value
+            )
 
     def save(self, path: str | Path) -> Path:
         """Write the hyperparameters and learned parameters to a JSON file (never a pickle)."""
@@ -337,7 +411,10 @@ class BaseLabelModel(BaseEstimator):
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "model": type(self).__name__,
-            "params": self.get_params(),
+            "params": {
+                name: value.tolist() if isinstance(value, np.ndarray) else value
+                for name, value in self.get_params().items()
+            },
             "fitted": self._fitted_state(),
         }
         path.write_text(json.dumps(payload, indent=1))
@@ -364,7 +441,9 @@ def load_label_model(path: str | Path) -> BaseLabelModel:
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a saved weaklabel label model")
     if payload.get("version") != _FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {payload.get('version')}, expected {_FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has format version {payload.get('version')}, expected {_FORMAT_VERSION}"
+        )
     registry = {sub.__name__: sub for sub in _subclasses(BaseLabelModel)}
     name = payload.get("model")
     if name not in registry:
@@ -382,6 +461,13 @@ def _subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays compare elementwise
+        return False
 
 
 def break_ties(probs: np.ndarray, tie_break: str, random_state: int | None) -> np.ndarray:

@@ -21,7 +21,7 @@ from weaklabel.label_models.base import BaseLabelModel, DevSet, warn_degenerate
 __all__ = ["DawidSkene"]
 
 
-def majority_posterior(rows: np.ndarray, cardinality: int) -> np.ndarray:
+def _majority_posterior(rows: np.ndarray, cardinality: int) -> np.ndarray:
     """Soft majority vote: mass spread evenly over the top classes, uniform on silent rows."""
     counts = vote_counts(rows, cardinality)
     top = counts >= counts.max(axis=1, keepdims=True)
@@ -86,7 +86,7 @@ class DawidSkene(BaseLabelModel):
         rows, counts = unique_rows(votes, np.ones(len(votes)), k)
         fixed = self._prior_from(dev, class_balance, k)
         # initialise from majority vote: M-step on its soft labels
-        q = majority_posterior(rows, k) * counts[:, None]
+        q = _majority_posterior(rows, k) * counts[:, None]
         cond = conditional_from_counts(expected_counts(rows, q), self.smoothing)
         balance = fixed if fixed is not None else (q.sum(axis=0) + 1.0) / (counts.sum() + k)
         result = run_em(
@@ -109,9 +109,10 @@ class DawidSkene(BaseLabelModel):
                 f"DawidSkene collapsed: class {int(self.class_balance_.argmax())} takes "
                 f"{self.class_balance_.max():.1%} of the mass; LabelModel or MajorityVote is safer here"
             )
-        warn_inverted(inverted_sources(self.cond_probs_, self.class_balance_), self.lf_names_, "DawidSkene")
+        warn_inverted(
+            inverted_sources(self.cond_probs_, self.class_balance_), self.lf_names_, "DawidSkene"
+        )
 
     def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
         log_cond = log_tables(self.cond_probs_, self.model_abstain)
         return posterior(votes, log_cond, np.log(self.class_balance_))
-

@@ -19,11 +19,14 @@ Two estimators are fitted from one pass of sufficient statistics (see ``_stats``
 Real labeling functions and LLM prompts are rarely independent given the class: they fire
 together on the easy rows, and a latent-class fit then models that instead of the class —
 the failure behind Snorkel's one-class collapses. So ``fit`` tests the generative fit on the
-data before using it: its predicted pairwise vote tables must match the observed ones
-(``diagnostics_["misfit"]``: a Pearson chi-square per degree of freedom, ~1 under the model),
-and it must agree with majority vote on the rows majority vote decides
-(``diagnostics_["disagreement"]``). If either check fails, or the fit is degenerate, the
-anchored estimator is used. With gold ``y_dev`` labels the two are compared on them instead.
+data before using it: enough source pairs must vote together to test independence at all
+(``diagnostics_["testable_pairs"]``; sparse keyword LFs rarely co-vote), its predicted
+pairwise vote tables must match the observed ones (``diagnostics_["misfit"]``: a Pearson
+chi-square per degree of freedom, ~1 under the model), and it must agree with majority vote
+on most rows majority vote decides (``diagnostics_["disagreement"]``). If a check fails, or
+the fit is degenerate (a collapsed class balance, mostly inverted sources), the anchored
+estimator is used. With gold ``y_dev`` labels the candidates are compared on them instead.
+Rows on which every source abstains get the chosen estimator's class balance.
 
 Majority vote (and so the anchored estimator) wins when sources are correlated, of similar
 quality, or rarely overlap — typical of LLM prompts and keyword LFs; the generative
@@ -57,6 +60,7 @@ from weaklabel.label_models.base import (
     infer_cardinality,
     warn_degenerate,
 )
+from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
 
@@ -108,7 +112,8 @@ class LabelModel(BaseLabelModel):
     estimator_
         ``"generative"`` or ``"anchored"``: what ``predict_proba`` uses.
     class_balance_
-        Class prior of that estimator (given, read from ``y_dev``, or learned).
+        Class prior of that estimator: given, else learned — or, with ``y_dev``, the learned
+        one averaged with the dev label frequencies when that scores better on them.
     cond_probs_
         Generative tables: ``cond_probs_[j, a + 1, y]`` = P(source j votes a | class y),
         ``a = -1`` meaning abstain.
@@ -117,8 +122,9 @@ class LabelModel(BaseLabelModel):
     source_weights_
         1 / size of each source's duplicate group.
     diagnostics_
-        ``misfit``, ``disagreement``, ``degenerate``, ``duplicate_groups``, ``n_patterns``,
-        and the dev scores when ``y_dev`` was given.
+        ``misfit``, ``testable_pairs``, ``disagreement``, ``degenerate``,
+        ``duplicate_groups`` (source names), ``n_patterns``, ``statistics_rows``,
+        ``exact_statistics``, and ``dev_scores`` when ``y_dev`` was given.
     n_iter_, loss_history_
         EM refinement iterations and negative log-likelihood per row (empty when skipped).
 
@@ -156,7 +162,7 @@ class LabelModel(BaseLabelModel):
         max_disagreement: float = 0.25,
         min_testable: float = 0.5,
         max_patterns: int | None = 100_000,
-        sample_rows: int | None = 200_000,
+        sample_rows: int | None = 100_000,
         dev_metric: str = "f1",
         random_state: int | None = None,
     ) -> None:
@@ -186,20 +192,24 @@ class LabelModel(BaseLabelModel):
                 f"tol={self.tol}, smoothing={self.smoothing}"
             )
         if not 0 < self.duplicate_threshold <= 1.0 + 1e-12:
-            raise ValueError(f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold}")
+            raise ValueError(
+                f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold}"
+            )
 
-    def _new_statistics(self) -> VoteStatistics:
+    def _new_statistics(self, expected_rows: int | None = None) -> VoteStatistics:
         return VoteStatistics(
             self.n_sources_,
             self.cardinality_,
             max_patterns=self.max_patterns,
             sample_rows=self.sample_rows,
             random_state=self.random_state,
+            expected_rows=expected_rows,
         )
 
     def _fit(self, votes: np.ndarray, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
         self._check_params()
-        self._fit_statistics(self._new_statistics().update(votes), dev, class_balance)
+        stats = self._new_statistics(expected_rows=len(votes)).update(votes)
+        self._fit_statistics(stats, dev, class_balance)
 
     def fit_chunks(
         self,
@@ -215,15 +225,20 @@ class LabelModel(BaseLabelModel):
         The number of classes must be known up front (``cardinality=`` or LabelMatrix
         chunks); gold labels need their own votes (``y_dev`` with ``L_dev``).
         """
+        self._reset()
         self._check_params()
         if y_dev is not None and L_dev is None:
             raise ValueError("fit_chunks needs L_dev with y_dev: the chunks' rows are not kept")
         stats: VoteStatistics | None = None
         for position, chunk in enumerate(chunks):
             if stats is None:
-                k = self.cardinality or (chunk.cardinality if isinstance(chunk, LabelMatrix) else None)
+                k = self.cardinality or (
+                    chunk.cardinality if isinstance(chunk, LabelMatrix) else None
+                )
                 if k is None:
-                    raise ValueError("fit_chunks needs the number of classes: pass cardinality= to the model")
+                    raise ValueError(
+                        "fit_chunks needs the number of classes: pass cardinality= to the model"
+                    )
                 votes = check_votes(chunk, k)
                 self._set_shape(chunk, votes.shape[1], infer_cardinality(chunk, votes, k))
                 stats = self._new_statistics()
@@ -237,21 +252,31 @@ class LabelModel(BaseLabelModel):
         if stats is None or stats.n_rows == 0:
             raise ValueError("fit_chunks got no rows (empty iterable or empty chunks)")
         dev = self._dev_set(np.empty((0, self.n_sources_), dtype=np.int8), y_dev, L_dev)
-        prior = None if class_balance is None else check_class_balance(class_balance, self.cardinality_)
+        prior = (
+            None if class_balance is None else check_class_balance(class_balance, self.cardinality_)
+        )
         self._fit_statistics(stats, dev, prior)
         return self
 
-    def _fit_statistics(self, stats: VoteStatistics, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
+    def _fit_statistics(
+        self, stats: VoteStatistics, dev: DevSet | None, class_balance: np.ndarray | None
+    ) -> None:
         moments = stats.moments
         pairs = moments.pair_counts()
         groups = duplicate_groups(pairs, moments.outcome_counts, self.duplicate_threshold)
         self.source_weights_ = 1.0 / np.bincount(groups)[groups]
         independent = groups[:, None] != groups[None, :]
-        self._fit_estimators(stats, independent, class_balance)
-        self.diagnostics_ = self._diagnose(stats, pairs, independent, groups, class_balance is not None)
-        self.estimator_ = self._choose(dev, self.diagnostics_["degenerate"], blend=class_balance is None)
+        self._fit_estimators(stats, pairs, independent, class_balance)
+        self.diagnostics_ = self._diagnose(
+            stats, pairs, independent, groups, class_balance is not None
+        )
+        self.estimator_ = self._choose(
+            dev, self.diagnostics_["degenerate"], blend=class_balance is None
+        )
         generative = self.estimator_ == "generative"
-        self.class_balance_ = self.generative_class_balance_ if generative else self.tiebreak_class_balance_
+        self.class_balance_ = (
+            self.generative_class_balance_ if generative else self.tiebreak_class_balance_
+        )
         if dev is not None:
             suspects = worse_than_random_on_dev(dev.votes, dev.y, self.cardinality_)
         elif generative:
@@ -260,17 +285,25 @@ class LabelModel(BaseLabelModel):
             suspects = np.empty(0, dtype=np.int64)
         warn_inverted(suspects, self.lf_names_, "LabelModel")
 
-    def _fit_estimators(self, stats: VoteStatistics, independent: np.ndarray, fixed: np.ndarray | None) -> None:
+    def _fit_estimators(
+        self,
+        stats: VoteStatistics,
+        pairs: np.ndarray,
+        independent: np.ndarray,
+        fixed: np.ndarray | None,
+    ) -> None:
         k = self.cardinality_
         moments = stats.moments
         # anchored estimator: naive Bayes on the rows majority vote decides
         self.tiebreak_cond_probs_ = conditional_from_counts(moments.decisive, self.smoothing)
         decided = moments.decisive[0].sum(axis=0)
-        self.tiebreak_class_balance_ = fixed if fixed is not None else (decided + 1.0) / (decided.sum() + k)
+        self.tiebreak_class_balance_ = (
+            fixed if fixed is not None else (decided + 1.0) / (decided.sum() + k)
+        )
         # generative estimator: matrix completion, then exact EM over patterns when affordable.
         # Fitted with the sources in a canonical order, so that the floating-point path (and
         # the way a symmetric fit breaks its symmetry) does not depend on the input's order.
-        order = canonical_order(moments.pair_counts())
+        order = _canonical_order(pairs)
         m = len(order)
         gram = moments.gram.reshape(m, k, m, k)[order][:, :, order].reshape(m * k, m * k)
         cond, balance = fit_moments(
@@ -300,7 +333,12 @@ class LabelModel(BaseLabelModel):
         self.cond_probs_, self.generative_class_balance_ = cond[np.argsort(order)], balance
 
     def _diagnose(
-        self, stats: VoteStatistics, pairs: np.ndarray, independent: np.ndarray, groups: np.ndarray, fixed: bool
+        self,
+        stats: VoteStatistics,
+        pairs: np.ndarray,
+        independent: np.ndarray,
+        groups: np.ndarray,
+        fixed: bool,
     ) -> dict[str, Any]:
         misfit, testable = self._misfit(pairs, independent, stats.moments.n_rows)
         sizes = np.bincount(groups)
@@ -310,7 +348,8 @@ class LabelModel(BaseLabelModel):
             "disagreement": _nan_to_none(self._disagreement(*stats.rows_for_diagnostics())),
             "degenerate": self._is_degenerate(fixed),
             "duplicate_groups": [
-                [self._name(j) for j in np.flatnonzero(groups == g)] for g in np.flatnonzero(sizes > 1)
+                [self._name(j) for j in np.flatnonzero(groups == g)]
+                for g in np.flatnonzero(sizes > 1)
             ],
             "n_patterns": None if stats.patterns is None else len(stats.patterns[0]),
             "statistics_rows": int(stats.moments.n_rows),
@@ -327,7 +366,9 @@ class LabelModel(BaseLabelModel):
         inverted = len(inverted_sources(self.cond_probs_, self.generative_class_balance_))
         return bool(collapsed or inverted > self.n_sources_ / 2)
 
-    def _misfit(self, pairs: np.ndarray, independent: np.ndarray, n_rows: float) -> tuple[float, float]:
+    def _misfit(
+        self, pairs: np.ndarray, independent: np.ndarray, n_rows: float
+    ) -> tuple[float, float]:
         """Mean Pearson chi-square per degree of freedom of the testable pairwise vote tables,
         and the share of source pairs that are testable.
 
@@ -338,13 +379,17 @@ class LabelModel(BaseLabelModel):
         cond, balance = self.cond_probs_, self.generative_class_balance_
         expected = n_rows * np.einsum("jay,lby,y->jalb", cond, cond, balance)
         usable = expected >= _MIN_EXPECTED
-        chi = np.where(usable, (pairs - expected) ** 2 / np.maximum(expected, EPS), 0.0).sum(axis=(1, 3))
+        chi = np.where(usable, (pairs - expected) ** 2 / np.maximum(expected, EPS), 0.0).sum(
+            axis=(1, 3)
+        )
         cells = usable.sum(axis=(1, 3))
         candidates = np.triu(independent, k=1)
         testable = candidates & usable[:, 1:, :, 1:].any(axis=(1, 3)) & (cells >= 2)
         if not testable.any():
             return float("nan"), 0.0
-        return float(np.mean(chi[testable] / (cells[testable] - 1))), float(testable.sum() / candidates.sum())
+        return float(np.mean(chi[testable] / (cells[testable] - 1))), float(
+            testable.sum() / candidates.sum()
+        )
 
     def _disagreement(self, rows: np.ndarray, counts: np.ndarray) -> float:
         """Share of the rows that (duplicate-weighted) majority vote decides where the
@@ -386,16 +431,20 @@ class LabelModel(BaseLabelModel):
         if blend:
             dev_prior = self._prior_from(dev, None, self.cardinality_)
             balances["dev-blended balance"] = tuple((prior + dev_prior) / 2 for prior in learned)
-        estimators = [default] + [e for e in ("generative", "anchored") if e != default and not (
-            e == "generative" and degenerate
-        )]
+        estimators = [default] + [
+            e
+            for e in ("generative", "anchored")
+            if e != default and not (e == "generative" and degenerate)
+        ]
         scores: dict[str, float] = {}
         best_score, best = -1.0, (default, learned)
         for name in estimators:
             for label, priors in balances.items():
                 self.tiebreak_class_balance_, self.generative_class_balance_ = priors
                 pred = break_ties(self._proba(dev.votes, name), "random", self.random_state)
-                score = score_predictions(dev.y, pred, (self.dev_metric,), cardinality=self.cardinality_)
+                score = score_predictions(
+                    dev.y, pred, (self.dev_metric,), cardinality=self.cardinality_
+                )
                 scores[f"{name}, {label}"] = score[self.dev_metric]
                 if score[self.dev_metric] > best_score:
                     best_score, best = score[self.dev_metric], (name, priors)
@@ -415,7 +464,7 @@ class LabelModel(BaseLabelModel):
     def _proba(self, votes: np.ndarray, estimator: str) -> np.ndarray:
         if estimator == "generative":
             probs = softmax_rows(self._generative_scores(votes))
-            silent = (votes == -1).all(axis=1)
+            silent = (votes == ABSTAIN).all(axis=1)
             prior = self.generative_class_balance_
         else:
             scores, counts = log_joint(
@@ -437,7 +486,7 @@ class LabelModel(BaseLabelModel):
         return self._proba(votes, self.estimator_)
 
 
-def canonical_order(pairs: np.ndarray) -> np.ndarray:
+def _canonical_order(pairs: np.ndarray) -> np.ndarray:
     """A source order that depends only on each source's statistics, not on its position.
 
     Key: the source's outcome counts, then the sum over its partners of the squared joint

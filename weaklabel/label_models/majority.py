@@ -65,8 +65,6 @@ class MajorityVote(BaseLabelModel):
 
     def _fit(self, votes: np.ndarray, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
         k, m = self.cardinality_, self.n_sources_
-        prior = self._prior_from(dev, class_balance, k)
-        self.class_balance_ = np.full(k, 1.0 / k) if prior is None else prior
         if self.weights is None:
             self.weights_ = np.ones(m)
         else:
@@ -76,10 +74,14 @@ class MajorityVote(BaseLabelModel):
                     f"weights must be {m} non-negative finite numbers (one per source), got {self.weights!r}"
                 )
             self.weights_ = weights
+        prior = self._prior_from(dev, class_balance, k)
+        self.class_balance_ = np.full(k, 1.0 / k) if prior is None else prior
 
     def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
         counts = vote_counts(votes, self.cardinality_, self.weights_)
-        winners = (counts >= counts.max(axis=1, keepdims=True)) & (counts.max(axis=1, keepdims=True) > 0)
+        winners = (counts >= counts.max(axis=1, keepdims=True)) & (
+            counts.max(axis=1, keepdims=True) > 0
+        )
         probs = winners / np.maximum(winners.sum(axis=1, keepdims=True), 1)
         silent = ~winners.any(axis=1)
         probs[silent] = self.class_balance_

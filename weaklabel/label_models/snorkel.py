@@ -2,8 +2,8 @@
 
 For users who want the original, and so that benchmarks compare every model through one
 interface. Only ``fit`` needs snorkel: the learned ``mu`` and class balance are copied out and
-``predict_proba`` applies Snorkel's formula (votes of abstaining sources ignored, ``mu``
-clipped to [0.01, 0.99]) in log space, so a saved model loads and predicts without snorkel.
+``predict_proba`` applies Snorkel's formula (abstaining sources contribute nothing) in log
+space, so a saved model loads and predicts without snorkel.
 """
 
 from __future__ import annotations
@@ -93,5 +93,5 @@ class SnorkelLabelModel(BaseLabelModel):
     def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
         m, k = self.n_sources_, self.cardinality_
         table = np.zeros((m, k + 1, k))
-        table[:, 1:, :] = np.log(np.clip(self.mu_, 0.01, 0.99))
+        table[:, 1:, :] = np.log(self.mu_)  # Snorkel keeps mu in [mu_eps, 1 - mu_eps]
         return softmax_rows(log_joint(votes, table, np.log(self.class_balance_)))

@@ -35,7 +35,9 @@ class SyntheticVotes(NamedTuple):
     """``cond_probs[j, a + 1, y]`` = P(source j votes a | class y), ``a = -1``: abstains."""
 
 
-def _per_source(values: Any, value_range: tuple[float, float], m: int, rng: np.random.Generator, what: str) -> np.ndarray:
+def _per_source(
+    values: Any, value_range: tuple[float, float], m: int, rng: np.random.Generator, what: str
+) -> np.ndarray:
     if values is None:
         low, high = value_range
         return rng.uniform(low, high, size=m)
@@ -74,21 +76,32 @@ def make_synthetic_votes(
     given (give them to draw several chunks of one data set with different seeds).
     """
     if cardinality < 2 or n_sources < 1 or n_rows < 0:
-        raise ValueError(f"need cardinality >= 2, n_sources >= 1, n_rows >= 0; got {cardinality}, {n_sources}, {n_rows}")
+        raise ValueError(
+            f"need cardinality >= 2, n_sources >= 1, n_rows >= 0; got {cardinality}, {n_sources}, {n_rows}"
+        )
     rng = np.random.default_rng(random_state)
     k, m = cardinality, n_sources
     acc = _per_source(accuracy, accuracy_range, m, rng, "accuracy")
     prop = _per_source(propensity, propensity_range, m, rng, "propensity")
-    balance = np.full(k, 1.0 / k) if class_balance is None else np.asarray(class_balance, dtype=float)
+    balance = (
+        np.full(k, 1.0 / k) if class_balance is None else np.asarray(class_balance, dtype=float)
+    )
     y = rng.choice(k, size=n_rows, p=balance)
     votes = _draw_votes(y, acc, prop, k, rng)
     names = [f"synthetic_{j}" for j in range(m)]
     return SyntheticVotes(
-        LabelMatrix(votes, names, cardinality=k), y, acc, prop, balance, true_conditionals(acc, prop, k)
+        LabelMatrix(votes, names, cardinality=k),
+        y,
+        acc,
+        prop,
+        balance,
+        true_conditionals(acc, prop, k),
     )
 
 
-def _draw_votes(y: np.ndarray, acc: np.ndarray, prop: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def _draw_votes(
+    y: np.ndarray, acc: np.ndarray, prop: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
     n, m = len(y), len(acc)
     votes_any = rng.random((n, m), dtype=np.float32) < prop.astype(np.float32)
     correct = rng.random((n, m), dtype=np.float32) < acc.astype(np.float32)
@@ -99,11 +112,17 @@ def _draw_votes(y: np.ndarray, acc: np.ndarray, prop: np.ndarray, k: int, rng: n
 def bayes_posterior(votes: Any, cond_probs: np.ndarray, class_balance: np.ndarray) -> np.ndarray:
     """P(y | votes) under the true parameters: the best any label model can do."""
     arr = votes.votes if isinstance(votes, LabelMatrix) else np.asarray(votes)
-    return posterior(arr, np.log(np.maximum(cond_probs, EPS)), np.log(np.asarray(class_balance, dtype=float)))
+    return posterior(
+        arr, np.log(np.maximum(cond_probs, EPS)), np.log(np.asarray(class_balance, dtype=float))
+    )
 
 
 def with_copies(
-    data: SyntheticVotes, source: int = 0, n_copies: int = 4, noise: float = 0.05, random_state: int | None = None
+    data: SyntheticVotes,
+    source: int = 0,
+    n_copies: int = 4,
+    noise: float = 0.05,
+    random_state: int | None = None,
 ) -> SyntheticVotes:
     """Append ``n_copies`` near-copies of one source (each vote redrawn with prob. ``noise``).
 
@@ -115,11 +134,15 @@ def with_copies(
     acc, prop = data.accuracy[source], data.propensity[source]
     base = data.votes.votes[:, source]
     columns = [
-        np.where(rng.random(n) < noise, _draw_votes(data.y, acc[None], prop[None], k, rng)[:, 0], base)
+        np.where(
+            rng.random(n) < noise, _draw_votes(data.y, acc[None], prop[None], k, rng)[:, 0], base
+        )
         for _ in range(n_copies)
     ]
     votes = np.column_stack([data.votes.votes, *columns]).astype(np.int8)
-    names = data.votes.lf_names + [f"{data.votes.lf_names[source]}_copy{c}" for c in range(n_copies)]
+    names = data.votes.lf_names + [
+        f"{data.votes.lf_names[source]}_copy{c}" for c in range(n_copies)
+    ]
     acc_all = np.concatenate([data.accuracy, np.repeat(acc, n_copies)])
     prop_all = np.concatenate([data.propensity, np.repeat(prop, n_copies)])
     return SyntheticVotes(

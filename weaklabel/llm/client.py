@@ -347,107 +347,132 @@ class ChatClient:
         """
         import openai
 
-        failures: dict[int, str] = {}
         if not requests:
-            return failures
+            return {}
         key = self._api_key()
-        loop = asyncio.get_running_loop()
-        # (priority, position, attempt): retries (0) go before first attempts (1), so that
-        # rows waiting on a retry finish early instead of piling up at the end of the run;
-        # the stop signals (2) come last.
-        queue: asyncio.PriorityQueue[tuple[int, int, int]] = asyncio.PriorityQueue()
-        rpm = _TokenBucket(self.requests_per_minute) if self.requests_per_minute else None
-        tpm = _TokenBucket(self.tokens_per_minute) if self.tokens_per_minute else None
-        timers: set[asyncio.TimerHandle] = set()
-        remaining = len(requests)
-        workers = max(1, min(self.max_concurrency, len(requests)))
 
-        def settle(pos: int) -> None:
-            nonlocal remaining
-            remaining -= 1
-            if on_done is not None:
-                on_done(pos)
-            if remaining == 0:
-                for _ in range(workers):
-                    queue.put_nowait((2, -1, -1))
-
-        def requeue(item: tuple[int, int], box: list[asyncio.TimerHandle]) -> None:
-            timers.discard(box[0])
-            queue.put_nowait((0, *item))
-
-        async def attempt_once(client: Any, pos: int, attempt: int) -> float | None:
-            """Send one attempt; returns the backoff before a retry, or None once settled."""
-            request = requests[pos]
-            if attempt == 0 and allow is not None and not allow(pos):
-                settle(pos)
-                return None
-            wait = max(rpm.reserve(1) if rpm else 0.0, tpm.reserve(request.est_tokens) if tpm else 0.0)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                record = await self._send(client, request, key)
-            except _Retryable as exc:
-                if attempt >= self.max_retries:
-                    failures[pos] = f"{exc.kind} after {attempt + 1} attempts"
-                    logger.debug("labeler %r: row %d failed: %s", self.labeler, pos, failures[pos])
-                    settle(pos)
-                    return None
-                self.stats.retried(exc.kind)
-                delay = self.backoff(attempt, exc.retry_after)
-                logger.debug("labeler %r: %s, retry %d in %.2fs", self.labeler, exc.kind, attempt + 1, delay)
-                return delay
-            on_answer(pos, record)
-            settle(pos)
-            return None
-
-        async def worker(client: Any) -> None:
-            while True:
-                priority, *item = await queue.get()
-                if priority == 2:
-                    return
-                delay = await attempt_once(client, *item)
-                if delay is not None:  # retry later without holding this slot
-                    box: list[asyncio.TimerHandle] = []
-                    box.append(loop.call_later(delay, requeue, (item[0], item[1] + 1), box))
-                    timers.add(box[0])
-
-        async def probe(client: Any) -> None:
-            """The first request alone (with its retries): a bad key or model costs one request."""
-            attempt = 0
-            while (delay := await attempt_once(client, 0, attempt)) is not None:
-                await asyncio.sleep(delay)
-                attempt += 1
-
-        # The lean transport halves the client's CPU per request; proxies need the default one.
         def resent() -> None:
             self.stats.requests_sent += 1
             self.stats.retried("stale connection")
 
+        # The lean transport halves the client's CPU per request; proxies need the default one.
         http_client = None if proxies_configured() else make_http_client(openai, self.timeout, resent)
         client = openai.AsyncOpenAI(
             api_key=key, base_url=self.endpoint, max_retries=0, timeout=self.timeout, http_client=http_client
         )
+        try:
+            return await _Run(self, client, key, requests, on_answer, allow, on_done).execute()
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+class _Run:
+    """One :meth:`ChatClient.run`: the work queue, the retry timers and the failures.
+
+    ``max_concurrency`` workers take (priority, position, attempt) items from a priority
+    queue: retries (0) before first attempts (1), so rows waiting on a retry finish early
+    instead of piling up at the end; the stop signals (2) come last. A failed attempt is
+    put back by a timer after its backoff, so the waiting row holds no worker.
+    """
+
+    def __init__(
+        self,
+        owner: ChatClient,
+        client: Any,
+        key: str,
+        requests: Sequence[ChatRequest],
+        on_answer: Callable[[int, dict[str, Any]], None],
+        allow: Callable[[int], bool] | None,
+        on_done: Callable[[int], None] | None,
+    ) -> None:
+        self.owner, self.client, self.key = owner, client, key
+        self.requests, self.on_answer, self.allow, self.on_done = requests, on_answer, allow, on_done
+        self.queue: asyncio.PriorityQueue[tuple[int, int, int]] = asyncio.PriorityQueue()
+        self.timers: set[asyncio.TimerHandle] = set()
+        self.failures: dict[int, str] = {}
+        self.remaining = len(requests)
+        self.workers = max(1, min(owner.max_concurrency, len(requests)))
+        self.rpm = _TokenBucket(owner.requests_per_minute) if owner.requests_per_minute else None
+        self.tpm = _TokenBucket(owner.tokens_per_minute) if owner.tokens_per_minute else None
+
+    def settle(self, pos: int) -> None:
+        self.remaining -= 1
+        if self.on_done is not None:
+            self.on_done(pos)
+        if self.remaining == 0:
+            for _ in range(self.workers):
+                self.queue.put_nowait((2, -1, -1))
+
+    def retry_later(self, pos: int, attempt: int, delay: float) -> None:
+        def requeue() -> None:
+            self.timers.discard(handle)
+            self.queue.put_nowait((0, pos, attempt))
+
+        handle = asyncio.get_running_loop().call_later(delay, requeue)
+        self.timers.add(handle)
+
+    async def attempt(self, pos: int, attempt: int) -> float | None:
+        """Send one attempt; returns the backoff before a retry, or None once settled."""
+        owner, request = self.owner, self.requests[pos]
+        if attempt == 0 and self.allow is not None and not self.allow(pos):
+            self.settle(pos)
+            return None
+        wait = max(self.rpm.reserve(1) if self.rpm else 0.0, self.tpm.reserve(request.est_tokens) if self.tpm else 0.0)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            record = await owner._send(self.client, request, self.key)
+        except _Retryable as exc:
+            if attempt >= owner.max_retries:
+                self.failures[pos] = f"{exc.kind} after {attempt + 1} attempts"
+                logger.debug("labeler %r: row %d failed: %s", owner.labeler, pos, self.failures[pos])
+                self.settle(pos)
+                return None
+            owner.stats.retried(exc.kind)
+            delay = owner.backoff(attempt, exc.retry_after)
+            logger.debug("labeler %r: %s, retry %d in %.2fs", owner.labeler, exc.kind, attempt + 1, delay)
+            return delay
+        self.on_answer(pos, record)
+        self.settle(pos)
+        return None
+
+    async def worker(self) -> None:
+        while True:
+            priority, pos, attempt = await self.queue.get()
+            if priority == 2:
+                return
+            delay = await self.attempt(pos, attempt)
+            if delay is not None:  # retry later without holding this worker
+                self.retry_later(pos, attempt + 1, delay)
+
+    async def probe(self) -> None:
+        """The first request alone (with its retries): a bad key or model costs one request."""
+        attempt = 0
+        while (delay := await self.attempt(0, attempt)) is not None:
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def execute(self) -> dict[int, str]:
         tasks: list[asyncio.Task[None]] = []
         try:
-            await probe(client)
-            for pos in range(1, len(requests)):
-                queue.put_nowait((1, pos, 0))
-            if remaining:
-                tasks = [asyncio.ensure_future(worker(client)) for _ in range(workers)]
+            await self.probe()
+            for pos in range(1, len(self.requests)):
+                self.queue.put_nowait((1, pos, 0))
+            if self.remaining:
+                tasks = [asyncio.ensure_future(self.worker()) for _ in range(self.workers)]
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
                     error = task.exception()
                     if error is not None:
                         raise error
         finally:
-            for handle in timers:
+            for handle in self.timers:
                 handle.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await client.close()
-        return failures
+        return self.failures
 
 
 # ---------------------------------------------------------------- sync entry point

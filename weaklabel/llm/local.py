@@ -8,8 +8,8 @@ folder or ``.gguf`` file can be given instead. Hub downloads are never attempted
 Why label-word scoring: a 135M model asked to *generate* a label leaves many answers
 unparsable and collapses to one class under grammar constraints, but the log-probability
 it gives each label word at the answer position still ranks rows. So the default decoding
-computes ``log P(word | prompt)`` for every answer word (all its tokens) and the labeler turns the difference into a vote with a threshold
-calibrated on labeled dev rows.
+computes ``log P(word | prompt)`` for every answer word (all its tokens) and the labeler
+turns the difference into a vote with a threshold calibrated on labeled dev rows.
 
 Why it is fast enough on two cores: the instruction comes first and the row's text last,
 so the prompt's shared prefix is computed once, its key/value cache is reused, and rows
@@ -151,7 +151,6 @@ class LocalModel:
             raise ImportError(f"the local LLM backend needs torch and transformers: {_HINT}") from exc
         if gguf_file is not None and importlib.util.find_spec("gguf") is None:
             raise ImportError(f"loading a .gguf model needs the gguf package: {_HINT}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         extra = {"gguf_file": gguf_file} if gguf_file else {}
         torch_dtype = getattr(torch, dtype)
         logger.info("loading local model %s", gguf_file or folder.name)
@@ -177,11 +176,15 @@ class LocalModel:
         prefix: the text before the sentinel, shared by every row. Its trailing
         whitespace moves to the suffix, so both tokenize as the full prompt does.
         """
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(
+                f"local model {self.name} has no chat template; use an instruction-tuned (chat) model"
+            )
         template = self.tokenizer.apply_chat_template
         prefix_messages = prompt.render(dict.fromkeys(prompt.fields, _SENTINEL))
         shared = template(prefix_messages, add_generation_prompt=True, tokenize=False)
-        cut = shared.index(_SENTINEL)
-        prefix = shared[:cut].rstrip()
+        cut = shared.find(_SENTINEL)  # -1: the template rewrote the text; share nothing
+        prefix = shared[: max(cut, 0)].rstrip()
         suffixes = []
         for row in messages:
             full = template(row, add_generation_prompt=True, tokenize=False)

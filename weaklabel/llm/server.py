@@ -11,6 +11,8 @@ the server on exit, also when the body raises::
         L = apply_lfs([labeler], df)
 
 Its Python server answers one request at a time, so ``max_concurrency=1`` is enough.
+Cached answers are keyed by the endpoint, port included: pass a fixed ``port=`` to reuse
+them in a later session.
 """
 
 from __future__ import annotations
