@@ -8,6 +8,7 @@ produced, so a bad one is reported with the LF, the row and the value.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -321,6 +322,9 @@ def _apply_row_lfs_parallel(
         _FORK_STATE.update(lfs=lfs, frame=frame, cardinality=cardinality, on_error=on_error)
         try:
             context = multiprocessing.get_context("fork")
+            # Keep the children's garbage collector off the inherited objects: scanning them
+            # touches every page and turns copy-on-write into copying.
+            gc.freeze()
             with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
                 futures = [
                     pool.submit(_row_worker, s, min(s + chunk, n)) for s in range(0, n, chunk)
@@ -339,6 +343,7 @@ def _apply_row_lfs_parallel(
                     bar.update(len(part))
         finally:
             _FORK_STATE.clear()
+            gc.unfreeze()
     return votes, errors
 
 
