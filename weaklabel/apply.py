@@ -29,6 +29,7 @@ from weaklabel.lf import (
     RegexLabelingFunction,
     Row,
     as_labeling_function,
+    repeated_names,
 )
 from weaklabel.matrix import MAX_CARDINALITY, LabelMatrix
 
@@ -405,7 +406,7 @@ def _check_sources(lfs: Any) -> list[BaseLabelingFunction]:
                 f"{type(lf).__name__} has no name; set self.name to a non-empty string"
             )
     names = [lf.name for lf in sources]
-    duplicated = sorted({name for name in names if names.count(name) > 1})
+    duplicated = repeated_names(names)
     if duplicated:
         raise ValueError(f"labeling function names must be unique; duplicated: {duplicated}")
     return sources

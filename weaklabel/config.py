@@ -15,6 +15,8 @@ import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from weaklabel.lf import repeated_names
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -151,7 +153,7 @@ class FitConfig(_Strict):
     @classmethod
     def _unique_names(cls, labelers: list[LLMLabelerConfig]) -> list[LLMLabelerConfig]:
         names = [labeler.name for labeler in labelers]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+        duplicated = repeated_names(names)
         if duplicated:
             raise ValueError(f"LLM labeler names must be unique; duplicated: {duplicated}")
         return labelers

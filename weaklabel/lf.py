@@ -26,6 +26,7 @@ import sys
 import types
 import unicodedata
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -46,10 +47,17 @@ __all__ = [
     "labeling_function",
     "load_lfs",
     "regex_lf",
+    "repeated_names",
 ]
 
 ABSTAIN = -1
 """The vote of a source that has no opinion on a row."""
+
+
+def repeated_names(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted: every place that needs unique source
+    names (LF modules, the applier, the label matrix, configs) reports them the same way."""
+    return sorted(name for name, count in Counter(names).items() if count > 1)
 
 LFKind = Literal["row", "vectorized", "batch"]
 
@@ -702,7 +710,7 @@ def load_lfs(spec: str | Path | types.ModuleType) -> list[BaseLabelingFunction]:
     except TypeError as exc:
         raise TypeError(f"LF module {label!r}: {exc}") from exc
     names = [lf.name for lf in lfs]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = repeated_names(names)
     if duplicated:
         raise ValueError(f"LF module {label!r} defines duplicate LF names: {duplicated}")
     return lfs

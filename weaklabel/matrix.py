@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weaklabel.lf import ABSTAIN
+from weaklabel.lf import ABSTAIN, repeated_names
 
 __all__ = ["MAX_CARDINALITY", "LabelMatrix", "as_vote_array"]
 
@@ -156,7 +156,7 @@ class LabelMatrix:
             raise ValueError(
                 f"{len(names)} lf_names given for a matrix with {arr.shape[1]} columns"
             )
-        duplicated = sorted({name for name in names if names.count(name) > 1})
+        duplicated = repeated_names(names)
         if duplicated:
             raise ValueError(f"source names must be unique; duplicated: {duplicated}")
         if class_names is not None:
@@ -394,7 +394,7 @@ class LabelMatrix:
                     f"hstack item {pos} names its classes {other.class_names}, item 0 {first.class_names}"
                 )
         names = [name for m in matrices for name in m._lf_names]
-        duplicated = sorted({name for name in names if names.count(name) > 1})
+        duplicated = repeated_names(names)
         if duplicated:
             raise ValueError(
                 f"hstack would repeat the source names {duplicated}; rename or drop them first"

@@ -26,7 +26,7 @@ import pandas as pd
 from weaklabel.apply import apply_lfs
 from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig
 from weaklabel.data import load_table, load_wrench, load_youtube_spam
-from weaklabel.lf import ABSTAIN, BaseLabelingFunction, load_lfs
+from weaklabel.lf import ABSTAIN, BaseLabelingFunction, load_lfs, repeated_names
 from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
 
@@ -153,7 +153,7 @@ def _load_lf_modules(modules: list[str]) -> list[BaseLabelingFunction]:
         except (ImportError, FileNotFoundError, ValueError) as exc:
             raise ConfigError(f"lfs.modules: {exc}") from exc
     names = [lf.name for lf in lfs]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = repeated_names(names)
     if duplicated:
         raise ConfigError(f"lfs.modules: LF names repeat across modules: {duplicated}")
     return lfs
