@@ -183,10 +183,8 @@ def main() -> None:
     notes = (
         f"{args.rows} distinct SMS texts, server latency {LATENCY * 1000:.0f} ms, max_concurrency={CONCURRENCY}: "
         f"ideal {IDEAL:.0f} requests/s. Median of {args.repeats} runs per cell (min/max for the counts); "
-        "the two clients alternate on the same server process. LLMLabeler sends its first request "
-        "alone (a probe against wrong keys or model names) the first time an endpoint and model "
-        "are used in a process; its later runs skip it. Timings on a shared 2-core machine with "
-        "other jobs running: compare the rows of one table, not machines."
+        "the two clients alternate on the same server process. Timings on a shared 2-core machine "
+        "with other jobs running: compare the rows of one table, not machines."
     )
     write_results("llm_throughput", {"throughput": summary, "runs": raw.round(3)}, notes, rows=args.rows)
 

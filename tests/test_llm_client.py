@@ -295,17 +295,3 @@ def test_with_a_proxy_configured_the_default_transport_is_used(youtube, server, 
     data = youtube.iloc[:10]
     votes = labeler(server.base_url, tmp_path).apply_batch(data, progress=False)
     assert np.array_equal(votes, expected_votes(data))
-
-
-def test_the_probe_is_skipped_once_the_endpoint_has_answered(youtube, tmp_path):
-    data = youtube.drop_duplicates("text")
-    revoked = []
-    with FakeOpenAIServer(script=lambda n, body: Status(401) if revoked else None) as srv:
-        labeler(srv.base_url, tmp_path).apply_batch(data.iloc[:10], progress=False)  # verifies the key
-        revoked.append(True)
-        srv.reset()
-        later = labeler(srv.base_url, tmp_path, prompt="Spam? {text}", max_concurrency=8)
-        with pytest.raises(LLMStatusError):
-            later.apply_batch(data.iloc[10:60], progress=False)
-        # No probe: the workers started together, yet no more than max_concurrency were wasted.
-        assert 1 < len(srv.chat_requests) <= 8

@@ -11,8 +11,7 @@ because a labeling run needs retries that free their concurrency slot while they
 - a per-request timeout;
 - non-retryable answers (401, 403, 404 model not found, 400 context too long, 422) stop
   the run at once with an :class:`LLMStatusError` naming the labeler. The first request is
-  sent alone as a probe, so a wrong key or model name costs one request, not thousands
-  (skipped once the endpoint has answered that model and key in this process).
+  sent alone as a probe, so a wrong key or model name costs one request, not thousands.
 
 The API key is read from the environment variable named by ``api_key_env`` when a run
 starts and handed to the openai client only; it is redacted from every error message,
@@ -37,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import hashlib
 import json
 import logging
 import os
@@ -75,7 +73,6 @@ _STATUS_HINTS = {
 }
 _KEY_LIKE = re.compile(r"\b(?:sk|key|api)[-_][A-Za-z0-9*_\-]{4,}", re.IGNORECASE)
 _NO_KEY = "no-key-needed"
-_VERIFIED: set[tuple[str, str, str]] = set()  # (endpoint, model, key hash) that answered here
 
 
 # ---------------------------------------------------------------- errors
@@ -363,15 +360,8 @@ class ChatClient:
         client = openai.AsyncOpenAI(
             api_key=key, base_url=self.endpoint, max_retries=0, timeout=self.timeout, http_client=http_client
         )
-        # Once an endpoint has answered this model and key in this process, a wrong key or
-        # model name is no longer a risk worth a probe's round trip. Only a hash is kept.
-        signature = (self.endpoint, self.model, hashlib.sha256(key.encode("utf-8")).hexdigest())
-        run = _Run(self, client, key, requests, on_answer, allow, on_done)
         try:
-            failures = await run.execute(probe=signature not in _VERIFIED)
-            if run.answered:
-                _VERIFIED.add(signature)
-            return failures
+            return await _Run(self, client, key, requests, on_answer, allow, on_done).execute()
         finally:
             with contextlib.suppress(Exception):
                 await client.close()
@@ -401,7 +391,6 @@ class _Run:
         self.queue: asyncio.PriorityQueue[tuple[int, int, int]] = asyncio.PriorityQueue()
         self.timers: set[asyncio.TimerHandle] = set()
         self.failures: dict[int, str] = {}
-        self.answered = 0
         self.remaining = len(requests)
         self.workers = max(1, min(owner.max_concurrency, len(requests)))
         self.rpm = _TokenBucket(owner.requests_per_minute) if owner.requests_per_minute else None
@@ -444,7 +433,6 @@ class _Run:
             delay = owner.backoff(attempt, exc.retry_after)
             logger.debug("labeler %r: %s, retry %d in %.2fs", owner.labeler, exc.kind, attempt + 1, delay)
             return delay
-        self.answered += 1
         self.on_answer(pos, record)
         self.settle(pos)
         return None
@@ -465,12 +453,11 @@ class _Run:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def execute(self, *, probe: bool) -> dict[int, str]:
+    async def execute(self) -> dict[int, str]:
         tasks: list[asyncio.Task[None]] = []
         try:
-            if probe:
-                await self.probe()
-            for pos in range(1 if probe else 0, len(self.requests)):
+            await self.probe()
+            for pos in range(1, len(self.requests)):
                 self.queue.put_nowait((1, pos, 0))
             if self.remaining:
                 tasks = [asyncio.ensure_future(self.worker()) for _ in range(self.workers)]
