@@ -30,7 +30,8 @@ from weaklabel.llm import LLMCache, LLMError, LLMLabeler, LLMStatusError, LLMTra
 
 PROMPT = "Is this YouTube comment spam or ham? Answer spam or ham.\n\nComment: {text}"
 LABELS = {"spam": 1, "ham": 0}
-FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 2.0}
+# Timeouts are generous: only the fault test, which injects hangs, sets a short one.
+FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 30.0}
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from weaklabel.llm.transport import make_http_client, proxies_configured
+from weaklabel.llm.transport import make_http_client, proxies_configured, within
 
 __all__ = [
     "ChatClient",
@@ -297,11 +297,7 @@ class ChatClient:
         body = {"model": self.model, **request.body}
         try:
             call = client.post("/chat/completions", cast_to=bytes, body=body, options={"timeout": self.timeout})
-            if hasattr(asyncio, "timeout"):  # Python 3.11+: a total deadline without an extra task
-                async with asyncio.timeout(self.timeout):
-                    payload = await call
-            else:
-                payload = await asyncio.wait_for(call, self.timeout)
+            payload = await within(call, self.timeout)  # a total deadline, connection included
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in _RETRYABLE_STATUS or status >= 500:
@@ -391,6 +387,7 @@ class _Run:
         self.queue: asyncio.PriorityQueue[tuple[int, int, int]] = asyncio.PriorityQueue()
         self.timers: set[asyncio.TimerHandle] = set()
         self.failures: dict[int, str] = {}
+        self.stopping = False
         self.remaining = len(requests)
         self.workers = max(1, min(owner.max_concurrency, len(requests)))
         self.rpm = _TokenBucket(owner.requests_per_minute) if owner.requests_per_minute else None
@@ -438,7 +435,7 @@ class _Run:
         return None
 
     async def worker(self) -> None:
-        while True:
+        while not self.stopping:  # a worker whose cancellation was lost still stops
             priority, pos, attempt = await self.queue.get()
             if priority == 2:
                 return
@@ -467,6 +464,7 @@ class _Run:
                     if error is not None:
                         raise error
         finally:
+            self.stopping = True
             for handle in self.timers:
                 handle.cancel()
             for task in tasks:

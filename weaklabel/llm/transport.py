@@ -22,9 +22,22 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["make_http_client", "proxies_configured"]
+__all__ = ["make_http_client", "proxies_configured", "within"]
 
 _MAX_HEADER = 64 * 1024
+
+
+async def within(awaitable: Any, seconds: float | None) -> Any:
+    """Await with a deadline (``asyncio.TimeoutError`` past it).
+
+    ``asyncio.timeout`` where it exists: ``asyncio.wait_for`` before Python 3.12 can
+    swallow a cancellation that arrives as the awaited call completes, which would let a
+    cancelled worker (Ctrl-C) run on.
+    """
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def proxies_configured() -> bool:
@@ -66,7 +79,7 @@ def _transport_class(httpx: Any) -> type:
                     self._tls = ssl.create_default_context()
                 tls = self._tls
             try:
-                return await asyncio.wait_for(asyncio.open_connection(host, port, ssl=tls), timeout)
+                return await within(asyncio.open_connection(host, port, ssl=tls), timeout)
             except asyncio.TimeoutError:
                 raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
             except OSError as exc:
@@ -117,7 +130,7 @@ def _transport_class(httpx: Any) -> type:
             try:
                 writer.write(payload)
                 await writer.drain()
-                status, headers, content, keep = await asyncio.wait_for(self._read(reader), timeout)
+                status, headers, content, keep = await within(self._read(reader), timeout)
             except asyncio.TimeoutError:
                 writer.close()
                 raise httpx.ReadTimeout("the server did not answer in time") from None
