@@ -36,7 +36,7 @@ accuracy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -196,10 +196,12 @@ class LabelModel(BaseLabelModel):
                 f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold}"
             )
 
-    def _new_statistics(self, expected_rows: int | None = None) -> VoteStatistics:
+    def _new_statistics(
+        self, n_sources: int, cardinality: int, expected_rows: int | None = None
+    ) -> VoteStatistics:
         return VoteStatistics(
-            self.n_sources_,
-            self.cardinality_,
+            n_sources,
+            cardinality,
             max_patterns=self.max_patterns,
             sample_rows=self.sample_rows,
             random_state=self.random_state,
@@ -208,7 +210,9 @@ class LabelModel(BaseLabelModel):
 
     def _fit(self, votes: np.ndarray, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
         self._check_params()
-        stats = self._new_statistics(expected_rows=len(votes)).update(votes)
+        stats = self._new_statistics(
+            self.n_sources_, self.cardinality_, expected_rows=len(votes)
+        ).update(votes)
         self._fit_statistics(stats, dev, class_balance)
 
     def fit_chunks(
@@ -241,7 +245,7 @@ class LabelModel(BaseLabelModel):
                     )
                 votes = check_votes(chunk, k)
                 self._set_shape(chunk, votes.shape[1], infer_cardinality(chunk, votes, k))
-                stats = self._new_statistics()
+                stats = self._new_statistics(self.n_sources_, self.cardinality_)
             else:
                 votes = check_votes(chunk, self.cardinality_)
                 if votes.shape[1] != self.n_sources_:
@@ -251,6 +255,42 @@ class LabelModel(BaseLabelModel):
             stats.update(votes)
         if stats is None or stats.n_rows == 0:
             raise ValueError("fit_chunks got no rows (empty iterable or empty chunks)")
+        return self._fit_from(stats, y_dev, class_balance, L_dev)
+
+    def new_statistics(self, n_sources: int, cardinality: int) -> VoteStatistics:
+        """Empty sufficient statistics with this model's settings, to fill elsewhere.
+
+        For distributed fits: each worker ``update``s its own copy with its rows, the
+        copies are merged, and :meth:`fit_statistics` fits from the result.
+        """
+        self._check_params()
+        return self._new_statistics(n_sources, cardinality)
+
+    def fit_statistics(
+        self,
+        stats: VoteStatistics,
+        y_dev: Any = None,
+        class_balance: Any = None,
+        *,
+        L_dev: Any = None,
+        lf_names: Sequence[str] | None = None,
+    ) -> LabelModel:
+        """Fit from accumulated :class:`VoteStatistics` (see :meth:`new_statistics`)."""
+        self._reset()
+        self._check_params()
+        if stats.n_rows == 0:
+            raise ValueError("fit_statistics got statistics of no rows")
+        if y_dev is not None and L_dev is None:
+            raise ValueError("fit_statistics needs L_dev with y_dev: the rows are not kept")
+        if lf_names is not None and len(lf_names) != stats.n_sources:
+            raise ValueError(f"{len(lf_names)} lf_names for statistics of {stats.n_sources} sources")
+        self.cardinality_, self.n_sources_ = stats.cardinality, stats.n_sources
+        self.lf_names_ = None if lf_names is None else list(lf_names)
+        return self._fit_from(stats, y_dev, class_balance, L_dev)
+
+    def _fit_from(
+        self, stats: VoteStatistics, y_dev: Any, class_balance: Any, L_dev: Any
+    ) -> LabelModel:
         dev = self._dev_set(np.empty((0, self.n_sources_), dtype=np.int8), y_dev, L_dev)
         prior = (
             None if class_balance is None else check_class_balance(class_balance, self.cardinality_)
