@@ -99,3 +99,35 @@ def test_real_sources_are_not_trusted_as_independent(shared_data, wrench_dir):
     probs = model.predict_proba(train)
     assert np.allclose(probs.sum(axis=1), 1.0)
     assert 0.2 < probs.argmax(axis=1).mean() < 0.8  # both classes predicted: no collapse
+
+
+def test_sources_that_all_vote_one_class_give_a_warning_not_a_learned_one_class_prior(shared_data):
+    # Two SMS LFs that only ever vote SPAM: the votes say nothing about how common HAM is.
+    # A learned prior would be ~1.0 for SPAM and label every silent message spam.
+    from weaklabel.label_models import DegenerateFitWarning
+
+    train, _ = _split(str(shared_data), "sms", "train")
+    test, y_test = _split(str(shared_data), "sms", "test")
+    votes = train.to_numpy()
+    spam_only = [
+        name for j, name in enumerate(train.lf_names) if set(np.unique(votes[:, j])) == {-1, 1}
+    ][:2]
+    assert len(spam_only) == 2
+    with pytest.warns(DegenerateFitWarning, match="no source votes for class 0"):
+        model = LabelModel(random_state=0).fit(train.select(spam_only))
+    assert model.estimator_ == "anchored" and model.diagnostics_["unvoted_classes"] == [0]
+    assert np.allclose(model.class_balance_, [0.5, 0.5])
+    silent = (test.select(spam_only).to_numpy() == -1).all(axis=1)
+    assert silent.sum() > 400
+    assert (model.predict(test.select(spam_only), tie_break="abstain")[silent] == -1).all()
+    # a known balance is used as given, and a few gold labels give one too
+    fixed = LabelModel(random_state=0).fit(train.select(spam_only), class_balance=[0.87, 0.13])
+    assert np.allclose(fixed.class_balance_, [0.87, 0.13])
+    valid, y_valid = _split(str(shared_data), "sms", "valid")
+    with pytest.warns(DegenerateFitWarning, match="learned from y_dev"):
+        dev = LabelModel(random_state=0).fit(
+            train.select(spam_only), y_dev=y_valid, L_dev=valid.select(spam_only)
+        )
+    assert dev.class_balance_[0] > 0.6
+    assert (dev.predict(test.select(spam_only))[silent] == 0).all()
+    assert y_test[silent].mean() < 0.2

@@ -122,7 +122,7 @@ class LabelModel(BaseLabelModel):
     source_weights_
         1 / size of each source's duplicate group.
     diagnostics_
-        ``misfit``, ``testable_pairs``, ``disagreement``, ``degenerate``,
+        ``misfit``, ``testable_pairs``, ``disagreement``, ``degenerate``, ``unvoted_classes``,
         ``duplicate_groups`` (source names), ``n_patterns``, ``statistics_rows``,
         ``exact_statistics``, and ``dev_scores`` when ``y_dev`` was given.
     n_iter_, loss_history_
@@ -310,6 +310,13 @@ class LabelModel(BaseLabelModel):
         self.diagnostics_ = self._diagnose(
             stats, pairs, independent, groups, class_balance is not None
         )
+        unvoted = self._unvoted_classes(stats)
+        self.diagnostics_["unvoted_classes"] = unvoted.tolist()
+        if unvoted.size:  # the generative fit is unidentifiable: never trust it
+            self._warn_unvoted(unvoted, class_balance is not None or dev is not None)
+            self.diagnostics_["degenerate"] = True
+            if class_balance is None and dev is not None:  # the only evidence of the balance
+                self.tiebreak_class_balance_ = self._prior_from(dev, None, self.cardinality_)
         self.estimator_ = self._choose(
             dev, self.diagnostics_["degenerate"], blend=class_balance is None
         )
@@ -337,9 +344,12 @@ class LabelModel(BaseLabelModel):
         # anchored estimator: naive Bayes on the rows majority vote decides
         self.tiebreak_cond_probs_ = conditional_from_counts(moments.decisive, self.smoothing)
         decided = moments.decisive[0].sum(axis=0)
-        self.tiebreak_class_balance_ = (
-            fixed if fixed is not None else (decided + 1.0) / (decided.sum() + k)
-        )
+        if fixed is not None:
+            self.tiebreak_class_balance_ = fixed
+        elif self._unvoted_classes(stats).size:  # votes cannot tell how common such a class is
+            self.tiebreak_class_balance_ = np.full(k, 1.0 / k)
+        else:
+            self.tiebreak_class_balance_ = (decided + 1.0) / (decided.sum() + k)
         # generative estimator: matrix completion, then exact EM over patterns when affordable.
         # Fitted with the sources in a canonical order, so that the floating-point path (and
         # the way a symmetric fit breaks its symmetry) does not depend on the input's order.
@@ -395,6 +405,24 @@ class LabelModel(BaseLabelModel):
             "statistics_rows": int(stats.moments.n_rows),
             "exact_statistics": stats.exact,
         }
+
+    @staticmethod
+    def _unvoted_classes(stats: VoteStatistics) -> np.ndarray:
+        """Classes no source ever votes for."""
+        return np.flatnonzero(stats.moments.outcome_counts[:, 1:].sum(axis=0) == 0)
+
+    def _warn_unvoted(self, unvoted: np.ndarray, balance_known: bool) -> None:
+        names = ", ".join(str(c) for c in unvoted)
+        fix = (
+            "the class balance given (or learned from y_dev) is used for it"
+            if balance_known
+            else "the class balance is taken as uniform (pass class_balance= or y_dev= with L_dev=)"
+        )
+        warn_degenerate(
+            f"LabelModel: no source votes for class {names}, so the votes say nothing about how "
+            f"common it is or how sources behave on it; the majority-vote-anchored estimator "
+            f"decides the rows with votes and {fix}"
+        )
 
     def _name(self, j: int) -> str:
         return self.lf_names_[j] if self.lf_names_ else f"source {j}"
@@ -456,7 +484,7 @@ class LabelModel(BaseLabelModel):
             and disagreement <= self.max_disagreement
         )
         default = "generative" if trusted else "anchored"
-        if degenerate:
+        if degenerate and not self.diagnostics_["unvoted_classes"]:  # that one warned already
             warn_degenerate(
                 "LabelModel: the generative fit is degenerate (a collapsed class balance or mostly "
                 "inverted sources); using the majority-vote-anchored estimator instead"
