@@ -12,9 +12,10 @@ Two estimators are fitted from one pass of sufficient statistics (see ``_stats``
     far above a 55% one and learns the class balance.
 
 ``anchored``
-    Majority vote decides every row it decides with a strict margin; where votes tie or no
-    source votes, a naive-Bayes model learned on the rows majority vote labels decisively
-    (which sources fire, and which stay silent, on each class) breaks the tie.
+    Majority vote decides every row it decides with a strict margin; where votes tie, a
+    naive-Bayes model learned on the rows majority vote labels decisively (which sources fire,
+    and which stay silent, on each class) breaks the tie. Where that model agrees with the
+    majority, its posterior is the row's probabilities, so the labels stay soft.
 
 Real labeling functions and LLM prompts are rarely independent given the class: they fire
 together on the easy rows, and a latent-class fit then models that instead of the class —
@@ -542,9 +543,13 @@ class LabelModel(BaseLabelModel):
                 self.source_weights_,
                 with_counts=True,
             )
-            # majority vote decides; the naive Bayes only chooses among its tied winners
-            scores[counts < counts.max(axis=1, keepdims=True)] = -np.inf
+            # Majority vote decides; the naive Bayes chooses among its tied winners and, where
+            # it agrees with the winner, gives the confidence (a soft label, not a one-hot).
+            losers = counts < counts.max(axis=1, keepdims=True)
             probs = softmax_rows(scores)
+            overruled = losers[np.arange(len(probs)), probs.argmax(axis=1)]
+            scores[losers] = -np.inf
+            probs[overruled] = softmax_rows(scores[overruled])
             silent = counts.max(axis=1) == 0
             prior = self.tiebreak_class_balance_
         probs[silent] = prior
