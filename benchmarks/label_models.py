@@ -45,7 +45,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from benchmarks._results import ROOT, SHARED_DATA, write_results
-from weaklabel.data import load_wrench
+from weaklabel.data import load_wrench_stack
 from weaklabel.label_models import DawidSkene, LabelModel, MajorityVote, SnorkelLabelModel
 from weaklabel.label_models.synthetic import bayes_posterior, make_synthetic_votes, with_copies
 from weaklabel.matrix import LabelMatrix
@@ -68,9 +68,8 @@ PROTOCOLS = ("abstain", "random")
 
 # ---------------------------------------------------------------------- 1. real data
 def _split(name: str, split: str) -> tuple[LabelMatrix, np.ndarray]:
-    parts = [load_wrench(SHARED_DATA / part, split) for part in name.split("+")]
-    L = LabelMatrix.hstack([part.L for part in parts]) if len(parts) > 1 else parts[0].L
-    return L, parts[0].y
+    _, L, y = load_wrench_stack([SHARED_DATA / part for part in name.split("+")], split)
+    return L, y
 
 
 def primary_score(pred: np.ndarray, y: np.ndarray, cardinality: int) -> float:

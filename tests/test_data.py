@@ -11,6 +11,7 @@ import pytest
 from weaklabel.data import (
     load_table,
     load_wrench,
+    load_wrench_stack,
     load_youtube_spam,
     read_uci_sms,
     read_uci_youtube,
@@ -304,3 +305,14 @@ def test_bundled_youtube_spam_splits():
 def test_bundled_copy_equals_the_shared_raw_corpus(shared_data):
     bundled = load_youtube_spam().drop(columns="split")
     pd.testing.assert_frame_equal(bundled, read_uci_youtube(shared_data / "youtube_uci_raw"))
+
+
+def test_load_wrench_stack_puts_llm_votes_beside_the_lf_votes(wrench_dir):
+    lfs = load_wrench(wrench_dir("sms"), "valid")
+    llm = load_wrench(wrench_dir("sms_prompted_original"), "valid")
+    data, L, y = load_wrench_stack([wrench_dir("sms"), wrench_dir("sms_prompted_original")], "valid")
+    assert L.lf_names == lfs.L.lf_names + llm.L.lf_names
+    assert np.array_equal(L.votes, np.hstack([lfs.L.votes, llm.L.votes]))
+    assert np.array_equal(y, lfs.y) and data.equals(lfs.data)
+    with pytest.raises(ValueError, match="other examples than"):
+        load_wrench_stack([wrench_dir("sms"), wrench_dir("youtube")], "valid")

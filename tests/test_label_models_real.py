@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import warnings
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from weaklabel.data import load_wrench
+from weaklabel.data import load_wrench_stack
 from weaklabel.label_models import LabelModel, MajorityVote
 from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
@@ -34,11 +35,8 @@ pytestmark = pytest.mark.slow
 
 @cache
 def _split(root: str, name: str, split: str) -> tuple[LabelMatrix, np.ndarray]:
-    from pathlib import Path
-
-    parts = [load_wrench(Path(root) / part, split) for part in name.split("+")]
-    L = LabelMatrix.hstack([part.L for part in parts]) if len(parts) > 1 else parts[0].L
-    return L, parts[0].y
+    _, L, y = load_wrench_stack([Path(root) / part for part in name.split("+")], split)
+    return L, y
 
 
 def _primary(model, L, y) -> float:

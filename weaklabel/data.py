@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ __all__ = [
     "LabeledData",
     "load_table",
     "load_wrench",
+    "load_wrench_stack",
     "load_youtube_spam",
     "read_uci_sms",
     "read_uci_youtube",
@@ -185,6 +187,34 @@ def load_wrench(
     except ValueError as exc:
         raise ValueError(f"{file}: {exc}") from exc
     return LabeledData(data, L, y)
+
+
+def load_wrench_stack(
+    paths: Sequence[str | Path], split: str = "train", **options: Any
+) -> LabeledData:
+    """One split of several WRENCH datasets over the same examples, their votes side by side.
+
+    Why: the LLM-prompted datasets (``youtube_prompted_original``) share their examples with
+    the LF datasets (``youtube``); stacking the vote matrices merges LLM votes with
+    hand-written LFs. The examples and gold labels must agree (checked); ``data`` and ``y``
+    come from the first dataset. ``options`` go to :func:`load_wrench`.
+    """
+    if not paths:
+        raise ValueError("load_wrench_stack needs at least one dataset folder")
+    parts = [load_wrench(path, split, **options) for path in paths]
+    first = parts[0]
+    for path, part in zip(paths[1:], parts[1:], strict=True):
+        if not part.L.index.equals(first.L.index):
+            raise ValueError(
+                f"{path} ({split}) has other examples than {paths[0]}: they cannot be stacked"
+            )
+        differ = np.flatnonzero(part.y != first.y)
+        if differ.size:
+            raise ValueError(
+                f"{path} ({split}) gives example {first.L.index[differ[0]]!r} gold label "
+                f"{part.y[differ[0]]}, {paths[0]} gives {first.y[differ[0]]}"
+            )
+    return LabeledData(first.data, LabelMatrix.hstack([part.L for part in parts]), first.y)
 
 
 def _int_table(
