@@ -111,7 +111,24 @@ def _check_callable(name: str, f: Any) -> None:
         raise TypeError(f"labeling function {name!r}: f must be callable, got {type(f).__name__}")
 
 
-class LabelingFunction(BaseLabelingFunction):
+class _FunctionLabelingFunction(BaseLabelingFunction):
+    """A source defined by a user function, its resources and its preprocessors."""
+
+    def __init__(
+        self,
+        name: str,
+        f: Callable[..., Any],
+        resources: Mapping[str, Any] | None = None,
+        pre: Sequence[Callable[[Any], Any]] | None = None,
+    ) -> None:
+        self.name = _check_name(name)
+        _check_callable(name, f)
+        self._f = f
+        self._resources = dict(resources or {})
+        self._pre = list(pre or [])
+
+
+class LabelingFunction(_FunctionLabelingFunction):
     """A row-wise labeling function, with Snorkel's signature and semantics.
 
     Parameters
@@ -129,19 +146,6 @@ class LabelingFunction(BaseLabelingFunction):
     """
 
     kind: ClassVar[LFKind] = "row"
-
-    def __init__(
-        self,
-        name: str,
-        f: Callable[..., int],
-        resources: Mapping[str, Any] | None = None,
-        pre: Sequence[Callable[[Any], Any]] | None = None,
-    ) -> None:
-        self.name = _check_name(name)
-        _check_callable(name, f)
-        self._f = f
-        self._resources = dict(resources or {})
-        self._pre = list(pre or [])
 
     def __call__(self, x: Any) -> int:
         if self._pre:
@@ -161,7 +165,7 @@ class LabelingFunction(BaseLabelingFunction):
         return self._f
 
 
-class VectorizedLabelingFunction(BaseLabelingFunction):
+class VectorizedLabelingFunction(_FunctionLabelingFunction):
     """A labeling function over a whole batch: ``f(batch, **resources) -> array of votes``.
 
     ``batch`` is a DataFrame (or, with ``column=``, that one column as a Series). The result
@@ -178,11 +182,7 @@ class VectorizedLabelingFunction(BaseLabelingFunction):
         pre: Sequence[Callable[[Any], Any]] | None = None,
         column: str | None = None,
     ) -> None:
-        self.name = _check_name(name)
-        _check_callable(name, f)
-        self._f = f
-        self._resources = dict(resources or {})
-        self._pre = list(pre or [])
+        super().__init__(name, f, resources, pre)
         self.column = column
 
     def _column(self, batch: pd.DataFrame) -> pd.Series:
