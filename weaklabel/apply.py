@@ -102,13 +102,13 @@ def as_frame(data: Any) -> pd.DataFrame:
             "pass a DataFrame, a Series, or a list of strings or dicts"
         )
     if not frame.index.is_unique:
-        dup = frame.index[frame.index.duplicated()][0]
+        dup = frame.index[frame.index.duplicated()].tolist()[0]  # a Python value in the message
         raise ValueError(
             f"the data's row ids must be unique; {dup!r} appears more than once "
             "(use df.reset_index(drop=True))"
         )
     if not frame.columns.is_unique:
-        dup = frame.columns[frame.columns.duplicated()][0]
+        dup = frame.columns[frame.columns.duplicated()].tolist()[0]
         raise ValueError(f"the data's column names must be unique; {dup!r} appears more than once")
     return frame
 
