@@ -164,14 +164,14 @@ def _free_of_spam_cues(texts: pd.Series, candidates: np.ndarray) -> np.ndarray:
 @labeling_function(vectorized=True, column="text", pre=[_plain])
 def few_words(texts: pd.Series) -> np.ndarray:
     """Short comments with no spam cue are reactions ("Awesome", "love it"): spam needs words."""
-    short = (texts.str.split().str.len().fillna(0) <= 8).to_numpy(dtype=bool)
+    short = (texts.str.split().str.len() <= 8).fillna(False).to_numpy(dtype=bool)  # missing: no vote
     return np.where(_free_of_spam_cues(texts, short), HAM, ABSTAIN)
 
 
 @labeling_function(vectorized=True, column="text", pre=[_plain])
 def emoji_only(texts: pd.Series) -> np.ndarray:
     """Comments of emoji and punctuation only are pure reactions."""
-    has_words = texts.str.contains(r"[A-Za-z]{2}", regex=True).fillna(False)
+    has_words = texts.str.contains(r"[A-Za-z]{2}", regex=True).fillna(True)  # missing: no vote
     return np.where(has_words, ABSTAIN, HAM)
 
 

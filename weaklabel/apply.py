@@ -82,7 +82,10 @@ def as_frame(data: Any) -> pd.DataFrame:
     elif isinstance(data, Sequence) and not isinstance(data, str | bytes):
         items = list(data)
         if all(isinstance(item, str) for item in items):
-            frame = pd.DataFrame({"text": items})
+            try:
+                frame = pd.DataFrame({"text": items})
+            except UnicodeEncodeError:  # a lone surrogate: Arrow strings cannot hold it, objects can
+                frame = pd.DataFrame({"text": pd.Series(items, dtype=object)})
         elif all(isinstance(item, Mapping) for item in items):
             frame = pd.DataFrame.from_records(items)
         else:

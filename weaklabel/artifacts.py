@@ -10,6 +10,11 @@ Files in the output directory:
 - ``metrics.json``: every score of the run.
 - ``config.json``: the resolved configuration.
 - ``report.html``: tables and plots, images embedded.
+
+They are written into a staging folder inside the output directory and moved into place
+only once all of them are complete, so a full disk or a read-only folder leaves the
+previous run's artifacts as they were, never a half-written file; the optional artifacts
+of a previous run that this one does not write (a student, a report) are removed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ import html
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,26 +93,72 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> Path:
-    """Write every artifact of ``result`` into its output directory."""
-    out = Path(result.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def _writers(result: RunResult, student_probs: dict[str, np.ndarray]) -> list[tuple[str, Callable[[Path], Any]]]:
+    """(file name, ``write(path)``) for every artifact of ``result``."""
+    writers: list[tuple[str, Callable[[Path], Any]]] = []
     for split_name, split in result.splits.items():
         if len(split.data):
             filename = "label_matrix.npz" if split_name == "train" else f"label_matrix_{split_name}.npz"
-            split.L.save(out / filename)
+            writers.append((filename, split.L.save))
     train = result.splits["train"]
     summary = lf_summary(train.L, _gold_or_none(train.y))
-    summary.to_csv(out / "lf_summary.csv")
-    probs_frame(result).to_parquet(out / "probs.parquet", index=False)
+    writers.append(("lf_summary.csv", summary.to_csv))
+    writers.append(("probs.parquet", lambda path: probs_frame(result).to_parquet(path, index=False)))
     if hasattr(result.label_model, "save"):
-        result.label_model.save(out / "label_model.json")
+        writers.append(("label_model.json", result.label_model.save))
     if result.student is not None:
-        result.student.save(out / "student")
-    (out / "metrics.json").write_text(json.dumps(_json_safe(result.metrics), indent=2))
-    (out / "config.json").write_text(result.config.model_dump_json(indent=2))
+        writers.append(("student", result.student.save))
+    metrics = json.dumps(_json_safe(result.metrics), indent=2)
+    writers.append(("metrics.json", lambda path: path.write_text(metrics)))
+    writers.append(("config.json", lambda path: path.write_text(result.config.model_dump_json(indent=2))))
     if result.config.report:
-        (out / "report.html").write_text(render_report(result, summary, student_probs), encoding="utf-8")
+        writers.append(
+            ("report.html", lambda path: path.write_text(render_report(result, summary, student_probs), encoding="utf-8"))
+        )
+    return writers
+
+
+def _reason(exc: OSError) -> str:
+    cause = exc.__cause__
+    return exc.strerror or (cause.strerror if isinstance(cause, OSError) else None) or str(exc)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> Path:
+    """Write every artifact of ``result`` into its output directory, all or nothing.
+
+    A file that cannot be written (read-only folder, full disk) raises an OSError naming it;
+    the output directory then holds what it held before.
+    """
+    out = Path(result.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".artifacts-", dir=out))
+    except OSError as exc:
+        raise OSError(f"cannot write the artifacts to {out}: {_reason(exc)}") from exc
+    try:
+        writers = _writers(result, student_probs)
+        for name, write in writers:
+            try:
+                write(stage / name)
+            except OSError as exc:
+                raise OSError(
+                    f"cannot write {name} to {out}: {_reason(exc)}; no artifact of this run was kept"
+                ) from exc
+        optional = {f"label_matrix_{name}.npz" for name in result.splits}
+        optional |= {"label_model.json", "student", "report.html"}
+        for name in sorted(optional | {name for name, _ in writers}):
+            _remove(out / name)  # a student folder is not replaced by a move; stale ones go
+            if (stage / name).exists():
+                os.replace(stage / name, out / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return out
 
 

@@ -232,7 +232,10 @@ def load_config(source: str | Path | dict[str, Any] | FitConfig, overrides: list
         origin = str(path)
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: cannot parse: not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
         try:
             if path.suffix == ".toml":
                 raw = tomllib.loads(text)

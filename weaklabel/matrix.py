@@ -8,6 +8,7 @@ runs (hand-written LFs today, an LLM labeler tomorrow) can be put side by side s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ _FORMAT_VERSION = 1
 MAX_CARDINALITY = 32767
 """The most classes a label matrix holds: votes are stored as int8, or int16 beyond 127."""
 _ROW_ID_COLUMN = "__row_id__"
+_DIGEST_KEY = b"weaklabel_sha256"
 
 
 def _smallest_dtype(cardinality: int) -> np.dtype:
@@ -107,6 +109,14 @@ def as_vote_array(L: Any, *, cardinality: int | None = None) -> np.ndarray:
     return _check_votes(np.asarray(L), cardinality).astype(np.int64, copy=False)
 
 
+def _as_index(ids: Iterable[Any]) -> pd.Index:
+    values = ids if isinstance(ids, np.ndarray | pd.Series) else list(ids)
+    try:
+        return pd.Index(values)
+    except UnicodeError:  # a lone surrogate: pandas' Arrow strings cannot hold it, objects can
+        return pd.Index(values, dtype=object)
+
+
 class LabelMatrix:
     """An n x m matrix of votes with the names of its m sources.
 
@@ -182,7 +192,7 @@ class LabelMatrix:
             if index is None
             else index
             if isinstance(index, pd.Index)
-            else pd.Index(index)
+            else _as_index(index)
         )
         if len(row_index) != arr.shape[0]:
             raise ValueError(f"index has {len(row_index)} entries for {arr.shape[0]} rows")
@@ -421,6 +431,7 @@ class LabelMatrix:
             "class_names": self.class_names,
             "error_counts": self._error_counts,
             "index_name": None if name is None else str(name),
+            "n_rows": self.n_rows,
         }
 
     def _index_values(self) -> np.ndarray | list[str]:
@@ -437,6 +448,15 @@ class LabelMatrix:
             raise ValueError(
                 f"cannot save row ids of mixed or object types {kinds}; use all ints or all strings"
             )
+        for pos, value in enumerate(values):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(
+                        f"cannot save the row id {value!r} at position {pos}: it is not valid "
+                        f"Unicode ({exc.reason}: {value[exc.start:exc.end]!r})"
+                    ) from None
         return [str(v) for v in values]
 
     def save(self, path: str | Path) -> Path:
@@ -485,8 +505,10 @@ class LabelMatrix:
                     {name: pa.array(self._votes[:, j]) for j, name in enumerate(self._lf_names)}
                 )
                 table = pa.table(columns)
-                meta = {b"weaklabel": json.dumps(self._metadata()).encode()}
-                pq.write_table(table.replace_schema_metadata(meta), tmp)
+                meta = json.dumps(self._metadata()).encode()
+                # Parquet has no checksum by default: a flipped bit would load as other votes.
+                schema_meta = {b"weaklabel": meta, _DIGEST_KEY: hashlib.sha256(meta).hexdigest().encode()}
+                pq.write_table(table.replace_schema_metadata(schema_meta), tmp, write_page_checksum=True)
             os.replace(tmp, path)
         except OSError as exc:  # a missing, read-only or full folder
             raise OSError(
@@ -518,8 +540,12 @@ class LabelMatrix:
             else:
                 import pyarrow.parquet as pq
 
-                table = pq.read_table(path)
-                meta = json.loads((table.schema.metadata or {})[b"weaklabel"])
+                table = pq.read_table(path, page_checksum_verification=True)
+                stored = table.schema.metadata or {}
+                digest = stored.get(_DIGEST_KEY)
+                if digest is not None and digest.decode() != hashlib.sha256(stored[b"weaklabel"]).hexdigest():
+                    raise ValueError("its metadata does not match its checksum")
+                meta = json.loads(stored[b"weaklabel"])
                 index = table.column(_ROW_ID_COLUMN).to_numpy()
                 votes = (
                     np.column_stack([table.column(name).to_numpy() for name in meta["lf_names"]])
@@ -532,6 +558,8 @@ class LabelMatrix:
                 raise ValueError(
                     f"format version {meta.get('version')!r}, this weaklabel reads {_FORMAT_VERSION}"
                 )
+            if meta.get("n_rows", len(votes)) != len(votes):  # (files saved before n_rows: no check)
+                raise ValueError(f"it holds {len(votes)} rows, its metadata says {meta['n_rows']}")
             return cls(
                 votes,
                 meta["lf_names"],

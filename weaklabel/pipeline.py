@@ -15,6 +15,7 @@ import inspect
 import logging
 import re
 import string
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,18 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
         raise ConfigError(f"the data has no 'text' column (columns: {list(splits['train'].data.columns)})")
     if len(splits["train"].data) == 0:
         raise ConfigError("the train split is empty")
+    missing = {name: int(split.data["text"].isna().sum()) for name, split in splits.items()}
+    if any(missing.values()):
+        logger.warning(
+            "  rows without text (%s): LFs see them as missing, the student as empty texts",
+            ", ".join(f"{name}: {count}" for name, count in missing.items() if count),
+        )
     return splits
+
+
+def _texts(frame: pd.DataFrame) -> list[str]:
+    """The student's inputs: a missing text is an empty one (never the string 'nan')."""
+    return frame["text"].fillna("").astype(str).tolist()
 
 
 # ---------------------------------------------------------------- sources
@@ -444,6 +456,7 @@ def run_pipeline(config: FitConfig) -> RunResult:
         logger.info(
             "  %s", ", ".join(f"{s.name}: {len(s.data)} rows" for s in splits.values())
         )
+        _check_writable(output_dir)  # before hours of labeling, not after
 
     if lfs:
         with _Step(timings, f"apply {len(lfs)} LFs"):
@@ -483,19 +496,19 @@ def run_pipeline(config: FitConfig) -> RunResult:
             train = splits["train"]
             labeled = (train_L.votes != ABSTAIN).any(axis=1)
             dev_kwargs = (
-                {"dev_texts": valid.data["text"].astype(str).tolist(), "dev_y": valid.y}
+                {"dev_texts": _texts(valid.data), "dev_y": valid.y}
                 if valid.has_gold
                 else {}
             )
             student.fit(
-                train.data["text"].astype(str).tolist(),
+                _texts(train.data),
                 probs["train"],
                 labeled_mask=np.ones_like(labeled) if config.student.include_unlabeled else labeled,
                 n_classes=cardinality,
                 **_supported(student.fit, dev_kwargs),
             )
             student_probs = {
-                name: student.predict_proba(split.data["text"].astype(str).tolist())
+                name: student.predict_proba(_texts(split.data))
                 for name, split in splits.items()
                 if len(split.data)
             }
@@ -508,6 +521,16 @@ def run_pipeline(config: FitConfig) -> RunResult:
     with _Step(timings, "write artifacts"):
         write_artifacts(result, student_probs)
     return result
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail now if the artifacts could not be written at the end of the run."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"output_dir: cannot write to {folder}: {exc.strerror or exc}") from exc
 
 
 def _supported(func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

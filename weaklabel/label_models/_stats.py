@@ -8,6 +8,13 @@ a matrix that does not fit) and keeps:
   them (real label matrices repeat a few thousand patterns; EM over patterns is exact);
 - a seeded uniform sample of at most ``sample_rows`` rows (all rows when there are fewer).
 
+Statistics of disjoint row blocks ``merge`` into the statistics of their union, equal to
+those of one pass over all the rows in any chunking or order: the patterns are kept sorted
+and are dropped exactly when the union has more than ``max_patterns`` of them, and the
+sample keeps the rows whose random key is smallest, where a row's key is a hash of the seed
+and the row's global position (not a draw from a stream, which would depend on the chunks).
+That is what lets Dask workers each summarise their partitions (see ``weaklabel.dask``).
+
 The agreement statistics are then computed once, from the patterns when they were kept
 (exact) or else from the sample: the (m·k) x (m·k) co-vote counts ``gram`` of the one-hot
 votes that the matrix-completion fit needs, and ``decisive[j, a + 1, c]``, the outcome counts
@@ -32,8 +39,20 @@ __all__ = ["SampleMoments", "VoteStatistics", "full_pair_counts", "unique_rows"]
 _HASH_SEED = 20240601
 """Fixed: the row hash must not depend on the user's random_state."""
 _DIAGNOSTIC_ROWS = 20_000
-_PROJECTION_ROWS = 50_000
-"""Rows seen before the share of distinct patterns is trusted for extrapolation."""
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _position_keys(seed: np.uint64, positions: np.ndarray) -> np.ndarray:
+    """Sampling key of each global row position: splitmix64 of ``position + seed``.
+
+    A bijection of the position for a given seed, so keys never tie; uniform enough that the
+    rows with the smallest keys are a uniform sample.
+    """
+    with np.errstate(over="ignore"):
+        z = (positions.astype(np.uint64) + seed) * _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def _row_keys(rows: np.ndarray, cardinality: int) -> tuple[np.ndarray, bool]:
@@ -140,11 +159,8 @@ class VoteStatistics:
     sample_rows
         Size of the seeded uniform row sample (None: keep every row).
     random_state
-        Seed of that sample.
-    expected_rows
-        The number of rows that will be added, when known: patterns are dropped early when
-        the distinct share seen so far, extrapolated to that many rows, exceeds
-        ``max_patterns`` (saves hashing rows that will not compress).
+        Seed of that sample. Statistics meant to be merged must share it: make them with
+        ``copy.deepcopy`` of one empty instance (the seed is drawn once when None).
     """
 
     def __init__(
@@ -155,36 +171,79 @@ class VoteStatistics:
         max_patterns: int | None = 100_000,
         sample_rows: int | None = 100_000,
         random_state: int | None = None,
-        expected_rows: int | None = None,
     ) -> None:
         m, k = n_sources, cardinality
         self.n_sources, self.cardinality = m, k
         self.n_rows = 0
         self.max_patterns = max_patterns
-        self.expected_rows = expected_rows
         self._patterns: tuple[np.ndarray, np.ndarray] | None = (
             (np.empty((0, m), dtype=np.int16), np.empty(0)) if max_patterns else None
         )
         self.sample_rows = sample_rows
-        self._rng = np.random.default_rng(random_state)
+        self._seed = np.random.SeedSequence(random_state).generate_state(1, dtype=np.uint64)[0]
         self._sample: list[np.ndarray] = []
         self._sample_keys: list[np.ndarray] = []
+        self._sample_sorted = False
 
     # ------------------------------------------------------------------ accumulation
-    def update(self, votes: np.ndarray) -> VoteStatistics:
-        """Add validated votes (n_chunk x n_sources, values in [-1, k-1])."""
+    def update(self, votes: np.ndarray, *, offset: int | None = None) -> VoteStatistics:
+        """Add validated votes (n_chunk x n_sources, values in [-1, k-1]).
+
+        ``offset`` is the global position of the first row (default: right after the rows
+        added so far). Statistics built from disjoint blocks with their true offsets merge
+        into exactly those of one pass over all rows.
+        """
         self.__dict__.pop("moments", None)
+        start = self.n_rows if offset is None else int(offset)
+        if start < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
         for chunk in iter_row_chunks(np.asarray(votes)):
             compact = chunk.astype(np.int16, copy=False)
             self.n_rows += len(compact)
             self._update_patterns(compact)
-            self._update_sample(compact)
+            self._update_sample(compact, start)
+            start += len(compact)
+        return self
+
+    def merge(self, other: VoteStatistics) -> VoteStatistics:
+        """Add the statistics of other, disjoint rows (in place; returns self).
+
+        Any grouping and order of merges gives the statistics of one pass over all the rows,
+        provided each block was added with its global ``offset``.
+        """
+        mine = (self.n_sources, self.cardinality, self.max_patterns, self.sample_rows, self._seed)
+        theirs = (
+            other.n_sources,
+            other.cardinality,
+            other.max_patterns,
+            other.sample_rows,
+            other._seed,
+        )
+        if mine != theirs:
+            raise ValueError(
+                "cannot merge statistics made with different settings (sources, classes, "
+                f"max_patterns, sample_rows, seed): {mine[:4]} vs {theirs[:4]}"
+                + (" and different seeds" if mine[4] != theirs[4] else "")
+                + "; copy one empty instance for every block"
+            )
+        self.__dict__.pop("moments", None)
+        self.n_rows += other.n_rows
+        if self._patterns is not None and other._patterns is not None:
+            self._add_patterns(*other._patterns)
+        else:
+            self._patterns = None
+        self._sample += other._sample
+        self._sample_keys += other._sample_keys
+        self._sample_sorted = False
+        self._compact_sample()
         return self
 
     def _update_patterns(self, chunk: np.ndarray) -> None:
-        if self._patterns is None:
-            return
-        rows, counts = unique_rows(chunk, np.ones(len(chunk)), self.cardinality)
+        if self._patterns is not None:
+            self._add_patterns(*unique_rows(chunk, np.ones(len(chunk)), self.cardinality))
+
+    def _add_patterns(self, rows: np.ndarray, counts: np.ndarray) -> None:
+        """Union with the kept patterns (sorted, so the order of arrival does not matter)."""
         old_rows, old_counts = self._patterns
         if len(old_rows):
             rows, counts = unique_rows(
@@ -192,21 +251,37 @@ class VoteStatistics:
                 np.concatenate([old_counts, counts]),
                 self.cardinality,
             )
-        projected = len(rows) / self.n_rows * (self.expected_rows or 0)
-        hopeless = self.n_rows >= _PROJECTION_ROWS and projected > self.max_patterns
-        self._patterns = None if len(rows) > self.max_patterns or hopeless else (rows, counts)
+        self._patterns = None if len(rows) > self.max_patterns else (rows, counts)
 
-    def _update_sample(self, chunk: np.ndarray) -> None:
-        """Keep the rows with the smallest random keys: a uniform sample of every row seen."""
+    def _update_sample(self, chunk: np.ndarray, start: int) -> None:
+        """Keep the rows with the smallest keys: a uniform sample of every row seen."""
         self._sample.append(chunk.astype(np.int8 if self.cardinality <= 127 else np.int16))
-        self._sample_keys.append(self._rng.random(len(chunk)))
+        self._sample_sorted = False
+        positions = np.arange(start, start + len(chunk), dtype=np.uint64)
+        self._sample_keys.append(_position_keys(self._seed, positions))
         if self.sample_rows is None:
             return
         kept = sum(len(keys) for keys in self._sample_keys)
         if kept > 2 * self.sample_rows or (kept > self.sample_rows and len(self._sample) > 64):
-            keys, rows = np.concatenate(self._sample_keys), np.concatenate(self._sample)
-            keep = np.sort(np.argpartition(keys, self.sample_rows)[: self.sample_rows])
-            self._sample_keys, self._sample = [keys[keep]], [rows[keep]]
+            self._compact_sample()
+
+    def _compact_sample(self) -> None:
+        """One block, sorted by key, cut to ``sample_rows`` (the same for any arrival order)."""
+        if not self._sample:
+            dtype = np.int8 if self.cardinality <= 127 else np.int16
+            self._sample_keys, self._sample = (
+                [np.empty(0, np.uint64)],
+                [np.empty((0, self.n_sources), dtype)],
+            )
+            self._sample_sorted = True
+            return
+        keys, rows = np.concatenate(self._sample_keys), np.concatenate(self._sample)
+        if self.sample_rows is not None and len(keys) > self.sample_rows:
+            keep = np.argpartition(keys, self.sample_rows)[: self.sample_rows]
+            keys, rows = keys[keep], rows[keep]
+        order = np.argsort(keys)
+        self._sample_keys, self._sample = [keys[order]], [rows[order]]
+        self._sample_sorted = True
 
     # ------------------------------------------------------------------ results
     @property
@@ -215,12 +290,9 @@ class VoteStatistics:
         return self._patterns
 
     def _reservoir(self) -> tuple[np.ndarray, np.ndarray]:
-        keys, rows = np.concatenate(self._sample_keys), np.concatenate(self._sample)
-        if self.sample_rows is not None and len(keys) > self.sample_rows:
-            keep = np.sort(np.argpartition(keys, self.sample_rows)[: self.sample_rows])
-            keys, rows = keys[keep], rows[keep]
-        self._sample_keys, self._sample = [keys], [rows]
-        return keys, rows
+        if not self._sample_sorted:
+            self._compact_sample()
+        return self._sample_keys[0], self._sample[0]
 
     def sample(self) -> np.ndarray:
         """The uniform row sample (every row when there are at most ``sample_rows``)."""
@@ -243,7 +315,5 @@ class VoteStatistics:
         """Distinct patterns with counts when kept, else up to 20k sampled rows (count 1)."""
         if self._patterns is not None:
             return self._patterns
-        keys, rows = self._reservoir()
-        if len(rows) > _DIAGNOSTIC_ROWS:
-            rows = rows[np.sort(np.argpartition(keys, _DIAGNOSTIC_ROWS)[:_DIAGNOSTIC_ROWS])]
+        rows = self._reservoir()[1][:_DIAGNOSTIC_ROWS]  # sorted by key: the first are a sample
         return rows, np.ones(len(rows))

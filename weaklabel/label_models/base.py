@@ -9,6 +9,7 @@ models fail on bad input with the same messages and predict the same way.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import warnings
@@ -417,6 +418,7 @@ class BaseLabelModel:
             },
             "fitted": self._fitted_state(),
         }
+        payload["checksum"] = _checksum(payload)
         path.write_text(json.dumps(payload, indent=1))
         return path
 
@@ -435,8 +437,8 @@ def load_label_model(path: str | Path) -> BaseLabelModel:
     if not path.is_file():
         raise FileNotFoundError(f"no saved label model at {path}")
     try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not a saved label model (invalid JSON: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a saved weaklabel label model")
@@ -448,12 +450,21 @@ def load_label_model(path: str | Path) -> BaseLabelModel:
     name = payload.get("model")
     if name not in registry:
         raise ValueError(f"{path} holds an unknown label model {name!r}; known: {sorted(registry)}")
-    model = registry[name](**payload["params"])
+    if "checksum" in payload and payload["checksum"] != _checksum(payload):
+        raise ValueError(f"{path} is corrupt: its parameters do not match their checksum (edited or damaged)")
     try:
+        model = registry[name](**payload["params"])
         model._restore(payload["fitted"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} is corrupt: {exc}") from exc
     return model
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 of what a saved model holds, so that a damaged or edited file is refused
+    rather than predicting with parameters of the wrong shape (numpy would broadcast some)."""
+    content = {key: payload.get(key) for key in ("model", "params", "fitted")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _subclasses(cls: type) -> list[type]:

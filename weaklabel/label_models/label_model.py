@@ -197,23 +197,18 @@ class LabelModel(BaseLabelModel):
                 f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold}"
             )
 
-    def _new_statistics(
-        self, n_sources: int, cardinality: int, expected_rows: int | None = None
-    ) -> VoteStatistics:
+    def _new_statistics(self, n_sources: int, cardinality: int) -> VoteStatistics:
         return VoteStatistics(
             n_sources,
             cardinality,
             max_patterns=self.max_patterns,
             sample_rows=self.sample_rows,
             random_state=self.random_state,
-            expected_rows=expected_rows,
         )
 
     def _fit(self, votes: np.ndarray, dev: DevSet | None, class_balance: np.ndarray | None) -> None:
         self._check_params()
-        stats = self._new_statistics(
-            self.n_sources_, self.cardinality_, expected_rows=len(votes)
-        ).update(votes)
+        stats = self._new_statistics(self.n_sources_, self.cardinality_).update(votes)
         self._fit_statistics(stats, dev, class_balance)
 
     def fit_chunks(

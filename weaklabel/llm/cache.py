@@ -21,7 +21,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,16 +75,44 @@ class LLMCache:
     def __repr__(self) -> str:
         return f"LLMCache({str(self.path)!r})"
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors name neither the file nor a way out: say both.
+
+        A damaged file (garbage, truncated) is a ValueError and is never replaced silently,
+        since it holds paid answers; a location that cannot be opened or written is an OSError.
+        """
+        try:
+            yield
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            code = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_CORRUPT) & 0xFF
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise  # another process held the write lock for longer than ``timeout``
+            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_IOERR):
+                raise ValueError(
+                    f"the LLM answer cache at {self.path} is not a SQLite database or is corrupt "
+                    f"({exc}); move it aside (with its -wal and -shm files) to start a new cache, "
+                    "or try to salvage its answers with `sqlite3 <file> .recover`"
+                ) from exc
+            raise OSError(f"cannot use the LLM answer cache at {self.path}: {exc}") from exc
+
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit (isolation_level=None): every INSERT is its own durable transaction.
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(_SCHEMA)
+        with self._errors():
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
@@ -94,41 +123,49 @@ class LLMCache:
         conn = self._connect()
         wanted = list(dict.fromkeys(keys))
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(f"SELECT key, record FROM answers WHERE key IN ({marks})", chunk)
-            found.update((key, json.loads(record)) for key, record in rows)
+        with self._errors():
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT key, record FROM answers WHERE key IN ({marks})", chunk)
+                found.update((key, json.loads(record)) for key, record in rows)
         return found
 
     def put(self, key: str, record: Mapping[str, Any], *, labeler: str = "", model: str = "") -> None:
         """Store one answer now. An answer already stored under ``key`` is kept (it was paid first)."""
-        self._connect().execute(
-            "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
-            (key, json.dumps(record, ensure_ascii=False), labeler, model, time.time()),
-        )
+        conn = self._connect()
+        with self._errors():
+            conn.execute(
+                "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
+                (key, json.dumps(record, ensure_ascii=False), labeler, model, time.time()),
+            )
 
     def put_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *, labeler: str = "", model: str = "") -> None:
         """Store several answers in one transaction (the local backend commits per batch)."""
         conn = self._connect()
         now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
-                [(key, json.dumps(rec, ensure_ascii=False), labeler, model, now) for key, rec in items],
-            )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
+                    [(key, json.dumps(rec, ensure_ascii=False), labeler, model, now) for key, rec in items],
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def __len__(self) -> int:
-        return int(self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+        conn = self._connect()
+        with self._errors():
+            return int(conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def count(self, labeler: str) -> int:
         """Answers stored for one labeler."""
-        row = self._connect().execute("SELECT COUNT(*) FROM answers WHERE labeler = ?", (labeler,)).fetchone()
+        conn = self._connect()
+        with self._errors():
+            row = conn.execute("SELECT COUNT(*) FROM answers WHERE labeler = ?", (labeler,)).fetchone()
         return int(row[0])
 
     def close(self) -> None:

@@ -17,8 +17,9 @@ Decoding modes (``decoding=``):
 - ``"text"``: free generation, parsed tolerantly (:mod:`weaklabel.llm.parsing`).
 
 Rows whose answer names no class (refusals, empty or off-label answers), rows that failed
-every retry and rows outside the budget (``max_rows``, ``max_cost``) vote ABSTAIN; the
-per-labeler :attr:`LLMLabeler.report_` counts each kind.
+every retry, rows outside the budget (``max_rows``, ``max_cost``) and rows with no value in
+any prompt field (never sent: there is nothing to ask about) vote ABSTAIN; the per-labeler
+:attr:`LLMLabeler.report_` counts each kind.
 
 Examples
 --------
@@ -374,6 +375,9 @@ class LLMLabeler(BatchLabelingFunction):
         positions = np.arange(n)
         if budget and self.max_rows is not None and self.max_rows < n:
             positions = np.sort(rng.choice(n, size=self.max_rows, replace=False))
+        blank = self._blank_rows(data)[positions]
+        report.no_text = int(blank.sum())
+        positions = positions[~blank]
         keys, messages = self._requests(data.iloc[positions])
         found = self.cache.get_many(keys) if self.use_cache else {}
         report.cache_hits = sum(key in found for key in keys)
@@ -406,6 +410,14 @@ class LLMLabeler(BatchLabelingFunction):
                 raise LLMTransportError(message, self.name)
             logger.warning(message)
         return records
+
+    def _blank_rows(self, data: pd.DataFrame) -> np.ndarray:
+        """Rows whose every prompt field is missing (None, NaN): asking about them would pay
+        for an answer about an empty text."""
+        fields = [field for field in self.prompt.fields if field in data.columns]
+        if not fields:  # a prompt without fields (or columns the renderer will report)
+            return np.zeros(len(data), dtype=bool)
+        return data[fields].isna().all(axis=1).to_numpy(dtype=bool)
 
     def _fetch_openai(
         self,

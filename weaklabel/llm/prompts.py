@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -56,10 +57,16 @@ def _template_fields(template: str, what: str) -> tuple[str, ...]:
     return tuple(fields)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _as_text(value: Any) -> str:
+    """A field as prompt text: missing is empty, and lone surrogates (text that is not valid
+    Unicode, which no UTF-8 request can carry) become U+FFFD, as decoders do."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    return str(value)
+    text = str(value)
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 class PromptTemplate:

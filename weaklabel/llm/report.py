@@ -34,8 +34,9 @@ class LLMReport:
     ``rows`` counts the rows given; ``rows_in_budget`` those inside ``max_rows`` /
     ``max_cost``; ``cache_hits`` rows answered from the cache; ``requests_sent`` HTTP
     attempts (retries included) or local model rows; ``errors`` rows that failed every
-    retry (ABSTAIN, not cached, retried on the next run); ``unparsable`` answers naming no
-    label (refusals and empty answers included); ``abstains`` all ABSTAIN votes.
+    retry (ABSTAIN, not cached, retried on the next run); ``no_text`` rows with no value in
+    any prompt field (ABSTAIN, never sent); ``unparsable`` answers naming no label (refusals
+    and empty answers included); ``abstains`` all ABSTAIN votes.
     """
 
     labeler: str
@@ -48,6 +49,7 @@ class LLMReport:
     requests_sent: int = 0
     retries: int = 0
     errors: int = 0
+    no_text: int = 0
     unparsable: int = 0
     abstains: int = 0
     prompt_tokens: int = 0
@@ -69,6 +71,7 @@ class LLMReport:
             f"LLM labeler {self.labeler!r} ({self.backend}, {self.model}, {self.decoding}): "
             f"{self.rows} rows, {self.rows_in_budget} in budget, {self.cache_hits} from cache, "
             f"{self.requests_sent} requests ({self.retries} retries), {self.errors} errors, "
+            f"{self.no_text} without text, "
             f"{self.unparsable} unparsable, {self.abstains} abstains; tokens "
             f"{self.prompt_tokens} in / {self.completion_tokens} out; cost {cost}; "
             f"{self.wall_time:.1f}s"

@@ -299,7 +299,10 @@ class BaseStudent(BaseEstimator):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """n x k class probabilities for ``texts``."""
         self._check_fitted()
-        return self._predict_proba(check_texts(texts))
+        texts = check_texts(texts)
+        if not texts:
+            return np.empty((0, self.n_classes_))
+        return self._predict_proba(texts)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable class of each text."""
@@ -342,7 +345,10 @@ class BaseStudent(BaseEstimator):
         file = path / _CONFIG_FILE
         if not file.is_file():
             raise FileNotFoundError(f"no saved student at {path} (missing {_CONFIG_FILE})")
-        config = json.loads(file.read_text(encoding="utf-8"))
+        try:
+            config = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is not a saved student or is corrupt ({_CONFIG_FILE}: {exc})") from exc
         if config.get("student") != cls.__name__:
             raise ValueError(f"{path} holds a {config.get('student')!r}, not a {cls.__name__}")
         if config.get("format_version") != _FORMAT_VERSION:

@@ -7,6 +7,7 @@ keyword LF covers, which is where a student generalises beyond its sources.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import cast
 
@@ -140,10 +141,15 @@ class TfidfStudent(BaseStudent):
         """Read a student written by :meth:`save`."""
         student, config = cls._read_config(path)
         student = cast(TfidfStudent, student)
-        with np.load(Path(path) / _ARRAYS_FILE, allow_pickle=False) as arrays:
-            student.vectorizers_ = student._make_vectorizers(config["vocabularies"])
-            for i, vec in enumerate(student.vectorizers_):
-                vec.idf_ = arrays[f"idf_{i}"]
-            student.coef_ = arrays["coef"]
-            student.intercept_ = arrays["intercept"]
+        try:
+            with np.load(Path(path) / _ARRAYS_FILE, allow_pickle=False) as arrays:
+                student.vectorizers_ = student._make_vectorizers(config["vocabularies"])
+                for i, vec in enumerate(student.vectorizers_):
+                    vec.idf_ = arrays[f"idf_{i}"]
+                student.coef_ = arrays["coef"]
+                student.intercept_ = arrays["intercept"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(
+                f"{path} is not a saved student or is corrupt ({_ARRAYS_FILE}: {type(exc).__name__}: {exc})"
+            ) from exc
         return student

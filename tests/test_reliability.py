@@ -1,0 +1,637 @@
+"""Reliability: bad input, corrupt files and faults, tried across the whole public path.
+
+Every test here is a row of the table in ``docs/reliability.md``: what was tried on real
+data (the bundled YouTube corpus, the WRENCH datasets in ``../shared/data``) and what
+happens — a clear error naming the problem (which LF, row, value or file) or a documented
+abstain, never a silent wrong result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+from fake_openai_server import FakeOpenAIServer, row_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from weaklabel.analysis import lf_summary
+from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
+from weaklabel.config import ConfigError, load_config
+from weaklabel.data import load_table, load_wrench, load_youtube_spam
+from weaklabel.fit import main, run
+from weaklabel.label_models import DawidSkene, LabelModel, MajorityVote
+from weaklabel.lf import (
+    ABSTAIN,
+    LabelingFunction,
+    RegexLabelingFunction,
+    VectorizedLabelingFunction,
+    labeling_function,
+    load_lfs,
+)
+from weaklabel.llm import LLMCache, LLMLabeler
+from weaklabel.matrix import LabelMatrix
+
+ROOT = Path(__file__).resolve().parents[1]
+LABEL_MODELS = (MajorityVote, DawidSkene, LabelModel)
+PROMPT = "Is this YouTube comment spam or ham? Answer spam or ham.\n\nComment: {text}"
+FAST_LLM = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 30.0}
+# Texts no corpus should hold but real ones do: emoji, right-to-left marks and script,
+# combining marks, zero-width characters, a lone surrogate (not valid Unicode), NUL.
+ODD_TEXTS = [
+    "check out my channel 😀🔥",
+    "\u202echeck out my channel",
+    "subscri\u0301be to me",
+    "sub\u200bscribe now \u200d",
+    "\ud800 subscribe please",
+    "nul\x00byte subscribe",
+    "\u05e9\u05dc\u05d5\u05dd check out my video",
+    "ｃｈｅｃｋ ｏｕｔ",
+    "\ufeffi love this song",
+]
+NOT_TEXT = [None, np.nan, pd.NA, 42, 3.5, b"check out my channel", ""]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> pd.DataFrame:
+    """The bundled YouTube corpus (real comments), with an object text column."""
+    data = load_youtube_spam()
+    return data.assign(text=data["text"].astype(object))
+
+
+@pytest.fixture(scope="module")
+def youtube_lfs():
+    return load_lfs("labeling_functions.youtube")
+
+
+@pytest.fixture(scope="module")
+def regex_lfs(youtube_lfs):
+    return [lf for lf in youtube_lfs if isinstance(lf, RegexLabelingFunction)]
+
+
+def _poisoned(corpus: pd.DataFrame, values: list, every: int = 37) -> tuple[pd.DataFrame, pd.Index]:
+    """The corpus with ``values`` written over every ``every``-th text."""
+    data = corpus[["text"]].copy()
+    rows = data.index[: len(values) * every : every]
+    for row, value in zip(rows, values, strict=True):
+        data.at[row, "text"] = value
+    return data, rows
+
+
+def _reference(lf: RegexLabelingFunction, texts) -> list[int]:
+    """What a regex LF votes, row by row, by its documented rule."""
+    return [lf.label if isinstance(t, str) and lf.pattern.search(t) else ABSTAIN for t in texts]
+
+
+# ---------------------------------------------------------------- texts
+def test_missing_and_non_string_texts_abstain_in_keyword_and_regex_lfs(corpus, regex_lfs):
+    data, rows = _poisoned(corpus, NOT_TEXT)
+    L = apply_lfs(regex_lfs, data, cardinality=2, progress=False)
+    assert (L.to_dataframe().loc[rows] == ABSTAIN).all().all()
+    clean = apply_lfs(regex_lfs, corpus, cardinality=2, progress=False)
+    others = ~L.index.isin(rows)
+    assert np.array_equal(L.votes[others], clean.votes[others])  # nothing else moved
+    assert apply_lfs(regex_lfs, data, cardinality=2, batch_size=97, progress=False) == L
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_row_lf_that_assumes_strings_names_the_lf_and_the_row(corpus, n_jobs):
+    data, rows = _poisoned(corpus.iloc[:600], NOT_TEXT, every=50)
+
+    @labeling_function()
+    def says_subscribe(x):
+        return 1 if "subscribe" in x.text.casefold() else ABSTAIN  # str only: bytes lack casefold
+
+    with pytest.raises(LabelingFunctionError, match=r"LF 'says_subscribe' raised AttributeError") as info:
+        apply_lfs([says_subscribe], data, cardinality=2, n_jobs=n_jobs, progress=False)
+    assert info.value.lf_name == "says_subscribe" and info.value.row == rows[0]
+    assert repr(rows[0]) in str(info.value)
+    L = apply_lfs([says_subscribe], data, cardinality=2, n_jobs=n_jobs, on_error="abstain", progress=False)
+    failing = [row for row, v in zip(rows, NOT_TEXT, strict=True) if not isinstance(v, str)]
+    assert L.error_counts == {"says_subscribe": len(failing)}
+    assert (L.to_dataframe().loc[failing, "says_subscribe"] == ABSTAIN).all()
+
+
+_ODD_VALUE = st.one_of(
+    st.sampled_from(NOT_TEXT + ODD_TEXTS),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=12),  # surrogates too
+    st.integers(),
+    st.floats(),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(_ODD_VALUE, min_size=1, max_size=12), batch_size=st.integers(16, 130))
+def test_property_regex_lfs_vote_by_their_rule_on_poisoned_real_texts(
+    corpus, regex_lfs, values, batch_size
+):
+    data, _ = _poisoned(corpus.iloc[:120], values, every=120 // len(values))
+    L = apply_lfs(regex_lfs, data, cardinality=2, batch_size=batch_size, progress=False)
+    for j, lf in enumerate(regex_lfs):
+        assert L.votes[:, j].tolist() == _reference(lf, data["text"].tolist()), lf.name
+
+
+@pytest.mark.slow
+def test_a_million_character_text(corpus, regex_lfs):
+    huge = " ".join(corpus["text"].iloc[:40].astype(str)) * 300  # ~1.1 million characters
+    assert len(huge) > 1_000_000
+    data = pd.concat([corpus[["text"]].iloc[:50], pd.DataFrame({"text": [huge]}, index=["huge"])])
+    L = apply_lfs(regex_lfs, data, cardinality=2, progress=False)
+    for j, lf in enumerate(regex_lfs):
+        assert L.votes[:, j].tolist() == _reference(lf, data["text"].tolist()), lf.name
+    row_wise = [LabelingFunction(lf.name, lambda x, lf=lf: _reference(lf, [x.text])[0]) for lf in regex_lfs]
+    assert apply_lfs(row_wise, data, cardinality=2, n_jobs=2, progress=False) == L
+
+
+def test_odd_unicode_in_lfs_row_ids_and_saved_matrices(corpus, regex_lfs, tmp_path):
+    odd = pd.DataFrame({"text": pd.Series(ODD_TEXTS, dtype=object)})  # pandas' str dtype refuses "\ud800"
+    data = pd.concat([corpus[["text"]].iloc[:30], odd], ignore_index=True)
+    L = apply_lfs(regex_lfs, data, cardinality=2, progress=False)
+    for j, lf in enumerate(regex_lfs):
+        assert L.votes[:, j].tolist() == _reference(lf, data["text"].tolist()), lf.name
+    # Row ids that are odd strings survive save/load; one that is not valid Unicode is refused.
+    ids = [t for t in ODD_TEXTS if "\ud800" not in t]
+    M = LabelMatrix(L.votes[: len(ids)], L.lf_names, cardinality=2, index=ids)
+    for suffix in (".npz", ".parquet"):
+        assert LabelMatrix.load(M.save(tmp_path / f"m{suffix}")) == M
+    bad = LabelMatrix(L.votes[:2], L.lf_names, cardinality=2, index=["ok", "\ud800x"])
+    with pytest.raises(ValueError, match=r"row id '\\ud800x' at position 1: it is not valid Unicode"):
+        bad.save(tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+# ---------------------------------------------------------------- empty, duplicates, ranges
+def test_empty_data_through_every_step(corpus, youtube_lfs, tmp_path):
+    empty = corpus.iloc[:0]
+    with pytest.raises(ValueError, match="pass cardinality="):
+        apply_lfs(youtube_lfs, empty, progress=False)
+    L = apply_lfs(youtube_lfs, empty, cardinality=2, progress=False)
+    assert L.shape == (0, len(youtube_lfs))
+    assert (lf_summary(L)["coverage"] == 0).all()
+    for suffix in (".npz", ".parquet"):
+        assert LabelMatrix.load(L.save(tmp_path / f"empty{suffix}")) == L
+    full = apply_lfs(youtube_lfs, corpus, cardinality=2, progress=False)
+    for cls in LABEL_MODELS:
+        with pytest.raises(ValueError, match=r"cannot fit a label model on an empty label matrix"):
+            cls(cardinality=2).fit(L)
+        assert cls(cardinality=2).fit(full).predict_proba(L).shape == (0, 2)
+    table = tmp_path / "all_test.csv"
+    corpus.iloc[:50].assign(split="test")[["text", "split"]].to_csv(table, index=False)
+    config = {"output_dir": str(tmp_path / "run"), "progress": False, "student": {"kind": "none"},
+              "lfs": {"modules": ["labeling_functions.youtube"]},
+              "data": {"source": "table", "path": str(table), "split_column": "split"}}
+    with pytest.raises(ConfigError, match="the train split is empty"):
+        run(config)
+
+
+def test_duplicate_row_ids_are_refused(corpus, youtube_lfs):
+    data = pd.concat([corpus.iloc[:20], corpus.iloc[10:15]])  # five ids twice
+    dup = corpus.index[10]
+    with pytest.raises(ValueError, match=rf"row ids must be unique; .*\b{dup}\b.* appears more than once"):
+        apply_lfs(youtube_lfs, data, cardinality=2, progress=False)
+    with pytest.raises(ValueError, match="row ids must be unique"):
+        LabelMatrix(np.zeros((25, 1), dtype=int), ["a"], cardinality=2, index=data.index)
+    a = apply_lfs(youtube_lfs[:2], corpus.iloc[:20], cardinality=2, progress=False)
+    b = apply_lfs(youtube_lfs[2:4], corpus.iloc[1:21], cardinality=2, progress=False)
+    with pytest.raises(ValueError, match=r"hstack item 1 has other row ids than item 0: at position 0"):
+        LabelMatrix.hstack([a, b])
+
+
+@pytest.mark.filterwarnings("ignore::weaklabel.label_models.SourceQualityWarning")  # real LFs, a real warning
+@pytest.mark.parametrize("cls", LABEL_MODELS)
+def test_labels_and_votes_out_of_range_on_real_votes(wrench_dir, cls):
+    _, L, y = load_wrench(wrench_dir("youtube"), "valid")
+    bad_gold = y.copy()
+    bad_gold[7] = 2
+    with pytest.raises(ValueError, match=r"y_dev .* holds 2 at position 7, outside \[-1, 1\]"):
+        cls(cardinality=2).fit(L, y_dev=bad_gold, L_dev=L)
+    with pytest.raises(ValueError, match=r"gold label at row 7 is 2, outside \[-1, 1\]"):
+        lf_summary(L, bad_gold)
+    votes = L.to_numpy()
+    votes[3, 4] = 2
+    with pytest.raises(ValueError, match=r"vote 2 at row 3, column 4, outside \[-1, 1\] for cardinality 2"):
+        cls(cardinality=2).fit(votes)
+    model = cls(cardinality=2).fit(L)
+    with pytest.raises(ValueError, match=r"vote 2 at row 3, column 4"):
+        model.predict_proba(votes)
+    with pytest.raises(ValueError, match=r"contains nan at row 0, column 1"):
+        model.predict_proba(np.where(np.arange(L.n_sources) == 1, np.nan, votes[:1]))
+
+
+def test_gold_labels_out_of_range_in_a_table_name_file_and_row(corpus, tmp_path):
+    table = tmp_path / "labels.csv"
+    corpus.iloc[:30].assign(label=[0, 1, 2] * 10)[["text", "label"]].to_csv(table, index=False)
+    with pytest.raises(ValueError, match=r"labels\.csv: row 2 has the label 2; expected a class index below 2"):
+        load_table(table, label_column="label", class_names=["ham", "spam"])
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (1.0, "floats are not votes"),
+        (np.float64(1.0), "floats are not votes"),
+        (np.nan, "floats are not votes"),
+        (None, "return ABSTAIN (-1) instead of None"),
+        (True, "booleans are not votes"),
+        ("1", "a vote is ABSTAIN (-1) or an integer class index in [0, 1]"),
+        (2, "a vote is ABSTAIN (-1) or an integer class index in [0, 1]"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["row", "row_parallel", "vectorized"])
+def test_lfs_returning_non_votes_name_the_lf_row_and_value(corpus, value, hint, kind):
+    data = corpus.iloc[:300]
+    target = data.index[123]
+    if kind == "vectorized":
+        def f(batch):
+            out = np.full(len(batch), ABSTAIN, dtype=object)
+            out[batch.index.get_indexer([target])] = value
+            return out.tolist()
+        lf = VectorizedLabelingFunction("odd_vote", f)
+    else:
+        lf = LabelingFunction("odd_vote", lambda x: value if x.text == data.at[target, "text"] else ABSTAIN)
+    n_jobs = 2 if kind == "row_parallel" else 1
+    with pytest.raises(InvalidVoteError) as info:
+        apply_lfs([lf], data, cardinality=2, n_jobs=n_jobs, progress=False)
+    message = str(info.value)
+    assert "LF 'odd_vote' returned" in message and hint in message
+    assert f"on row {target!r}" in message and info.value.row == target
+
+
+def test_students_take_odd_texts_and_name_a_non_text(corpus):
+    from weaklabel.students import TfidfStudent, TransformerStudent
+
+    train = corpus.iloc[:300]
+    student = TfidfStudent(char_ngram_range=None).fit(train["text"].tolist(), train["label"].to_numpy())
+    probs = student.predict_proba([*ODD_TEXTS, "x" * 1_000_000, ""])
+    assert probs.shape == (len(ODD_TEXTS) + 2, 2) and np.allclose(probs.sum(axis=1), 1)
+    for value in NOT_TEXT[:-1]:  # everything but the empty string
+        with pytest.raises(TypeError, match=rf"texts\[1\] is .* of type {type(value).__name__}, not a string"):
+            student.predict_proba(["fine", value])
+    # The transformer student checks its input the same way, before loading any model.
+    with pytest.raises(TypeError, match=r"texts\[1\] is None of type NoneType, not a string"):
+        TransformerStudent().fit(["fine", None], np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"probs\[3\] is 2, outside the 2 classes 0\.\.1"):
+        TfidfStudent().fit(train["text"].tolist()[:5], np.array([0, 1, 0, 2, 1]), n_classes=2)
+
+
+# ---------------------------------------------------------------- LF modules
+_BROKEN_MODULES = {
+    "syntax_error": ("def vote(x:\n    return 1\n", r"syntax_error\.py failed to import: SyntaxError"),
+    "import_error": ("import not_a_real_package_xyz\n", r"import_error\.py failed to import: .*not_a_real_package_xyz"),
+    "raises": ("raise RuntimeError('no API key configured')\n", r"raises\.py failed to import: RuntimeError: no API key"),
+    "no_lfs": ("THRESHOLD = 3\n", r"no_lfs\.py' defines no labeling functions"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_BROKEN_MODULES))
+def test_lf_modules_that_fail_to_import_stop_the_cli_with_a_clear_message(tmp_path, capsys, name):
+    source, message = _BROKEN_MODULES[name]
+    (tmp_path / f"{name}.py").write_text(source)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"output_dir: {tmp_path / 'run'}\nlfs:\n  modules: [{name}.py]\nstudent:\n  kind: none\n")
+    assert main(["--config", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: lfs.modules: ") and re.search(message, err), err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- LLM cache and server
+def _labeler(base_url: str, cache_path: Path, **kwargs) -> LLMLabeler:
+    return LLMLabeler("llm_spam", PROMPT, {"spam": 1, "ham": 0}, model="fake-model", base_url=base_url,
+                      cache_path=cache_path, **{**FAST_LLM, **kwargs})
+
+
+def test_llm_labeler_on_odd_and_missing_texts(corpus, tmp_path):
+    texts = [*ODD_TEXTS, "x" * 1_000_000 + " subscribe", None, np.nan, pd.NA]
+    data = pd.DataFrame({"text": pd.Series(texts, dtype=object)})
+    with FakeOpenAIServer() as srv:
+        lab = _labeler(srv.base_url, tmp_path / "llm.sqlite")
+        votes = apply_lfs([lab], data, cardinality=2, progress=False).votes[:, 0]
+        sent = [row_text(r.body) for r in srv.chat_requests]
+        expected = [1 if srv.answer(r.body).content == "spam" else 0 for r in srv.chat_requests]
+        assert srv.stats()["answered_twice"] == 0
+    asked = len(ODD_TEXTS) + 1
+    assert len(sent) == asked  # each text once; the three rows without text are not sent
+    assert sorted(votes[:asked].tolist()) == sorted(expected) and ABSTAIN not in votes[:asked]
+    assert (votes[asked:] == ABSTAIN).all() and lab.report_.no_text == 3
+    # A lone surrogate cannot travel in UTF-8: it is sent as U+FFFD, the rest of the text intact.
+    assert any(t.endswith("Comment: \ufffd subscribe please") for t in sent)
+    assert any(t.endswith("nul\x00byte subscribe") for t in sent)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_llm_cache_is_a_clear_error_and_is_left_untouched(corpus, tmp_path, damage):
+    cache_path = tmp_path / "llm.sqlite"
+    data = corpus.drop_duplicates("text").iloc[:300]
+    with FakeOpenAIServer() as srv:
+        _labeler(srv.base_url, cache_path).apply_batch(data, progress=False)
+        cache = LLMCache(cache_path)
+        cache.close()
+        intact = cache_path.read_bytes()
+        broken = os.urandom(4096) if damage == "garbage" else intact[: len(intact) // 2]
+        cache_path.write_bytes(broken)
+        for companion in ("-wal", "-shm"):
+            Path(f"{cache_path}{companion}").unlink(missing_ok=True)
+        srv.reset()
+        with pytest.raises(LabelingFunctionError) as info:
+            apply_lfs([_labeler(srv.base_url, cache_path)], data, cardinality=2, progress=False)
+        assert srv.stats()["requests"] == 0  # nothing is asked (or paid) before the cache is sound
+    assert isinstance(info.value.__cause__, ValueError)
+    message = str(info.value)
+    assert "LF 'llm_spam' raised ValueError" in message
+    assert f"the LLM answer cache at {cache_path} is not a SQLite database or is corrupt" in message
+    assert "move it aside" in message
+    assert cache_path.read_bytes() == broken  # paid answers are never discarded silently
+
+
+def test_an_unusable_llm_cache_location_is_a_clear_error(tmp_path):
+    folder = tmp_path / "llm.sqlite"
+    folder.mkdir()  # a folder where the file should be
+    with pytest.raises(OSError, match=rf"cannot use the LLM answer cache at {re.escape(str(folder))}"):
+        LLMCache(folder)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _ServerOnPort(FakeOpenAIServer):
+    """The fake server bound to a chosen port, so that a restarted one has the same address."""
+
+    def __init__(self, port: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.fixed_port = port
+
+    def start(self) -> FakeOpenAIServer:
+        start_server = asyncio.start_server
+
+        async def on_fixed_port(handler, host, port, **kwargs):
+            return await start_server(handler, host, self.fixed_port, reuse_address=True, **kwargs)
+
+        with mock.patch("fake_openai_server.asyncio.start_server", on_fixed_port):
+            return super().start()
+
+
+def test_llm_server_restarted_mid_run_loses_nothing_and_pays_nothing_twice(corpus, tmp_path):
+    data = corpus.drop_duplicates("text").iloc[:150]
+    port = _free_port()
+    servers = [_ServerOnPort(port, latency=0.01).start()]
+
+    def restart() -> None:
+        first = servers[0]
+        deadline = time.monotonic() + 60
+        while first.stats()["answers"] < 40 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        first.stop()  # every connection drops; new ones are refused
+        time.sleep(0.5)
+        servers.append(_ServerOnPort(port, latency=0.01).start())
+
+    restarter = threading.Thread(target=restart)
+    restarter.start()
+    try:
+        lab = _labeler(servers[0].base_url, tmp_path / "llm.sqlite", max_concurrency=4, max_retries=50,
+                       backoff_base=0.05, backoff_max=0.2)
+        votes = lab.apply_batch(data, progress=False)
+    finally:
+        restarter.join()
+    try:
+        before, after = servers[0].answered, servers[1].answered
+        assert sum(before.values()) >= 40 and sum(after.values()) > 0  # the restart happened mid-run
+        assert not set(before) & set(after) and max([*before.values(), *after.values()]) == 1
+        assert len(before) + len(after) == len(data)  # every row answered once, by one of them
+        assert lab.report_.errors == 0 and ABSTAIN not in votes
+        assert lab.report_.retry_kinds.get("connection error", 0) > 0
+        assert len(LLMCache(tmp_path / "llm.sqlite")) == len(data)
+        servers[1].reset()
+        again = _labeler(servers[1].base_url, tmp_path / "llm.sqlite").apply_batch(data, progress=False)
+        assert servers[1].stats()["requests"] == 0 and np.array_equal(again, votes)
+    finally:
+        servers[1].stop()
+
+
+# ---------------------------------------------------------------- pipeline artifacts
+def _config(tmp_path: Path, name: str = "run", **changes) -> dict:
+    config = {"output_dir": str(tmp_path / name), "cache_dir": str(tmp_path / "cache"), "progress": False,
+              "report": False, "lfs": {"modules": ["labeling_functions.youtube"]},
+              "label_model": {"kind": "majority_vote"}, "student": {"kind": "none"}}
+    config.update(changes)
+    return config
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_corrupt_cached_lf_votes_are_recomputed_with_a_warning(tmp_path, caplog):
+    first = run(_config(tmp_path))
+    cached = sorted((tmp_path / "cache" / "lf_votes").glob("*.npz"))
+    assert len(cached) == 3  # one per split
+    cached[0].write_bytes(b"\x00garbage" * 100)
+    cached[1].write_bytes(cached[1].read_bytes()[:200])
+    with caplog.at_level(logging.WARNING, logger="weaklabel"):
+        again = run(_config(tmp_path))
+    assert caplog.text.count("are corrupt; recomputing") == 2
+    for name, split in first.splits.items():
+        assert again.splits[name].L == split.L
+        assert np.array_equal(again.probs[name], first.probs[name])
+
+
+def test_corrupt_artifacts_are_refused_with_the_file_named(tmp_path):
+    from weaklabel.label_models import BaseLabelModel
+
+    out = run(_config(tmp_path, label_model={"kind": "label_model"})).output_dir
+    loaders = {
+        "label_matrix.npz": (LabelMatrix.load, ValueError, "is not a weaklabel label matrix or is corrupt"),
+        "label_matrix_test.npz": (LabelMatrix.load, ValueError, "is not a weaklabel label matrix or is corrupt"),
+        "label_model.json": (BaseLabelModel.load, ValueError, "is not a saved label model"),
+        "config.json": (load_config, ConfigError, "cannot parse"),
+        "probs.parquet": (pd.read_parquet, Exception, "Parquet magic bytes not found"),  # pandas reads it
+    }
+    for name, (load, error, message) in loaders.items():
+        path = out / name
+        load(path)  # intact, it loads
+        intact = path.read_bytes()
+        garbage = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+        for broken in (intact[: len(intact) // 2], garbage):
+            path.write_bytes(broken)
+            with pytest.raises(error, match=re.escape(message)) as info:
+                load(path)
+            assert name in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def saved_matrices(wrench_dir, tmp_path_factory):
+    """The real WRENCH YouTube test votes, saved in both formats."""
+    _, L, _ = load_wrench(wrench_dir("youtube"), "test")
+    L = LabelMatrix(L.votes, L.lf_names, cardinality=2, class_names=["ham", "spam"], index=L.index,
+                    error_counts=dict.fromkeys(L.lf_names, 1))
+    folder = tmp_path_factory.mktemp("saved")
+    return L, {suffix: L.save(folder / f"votes{suffix}").read_bytes() for suffix in (".npz", ".parquet")}
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_a_flipped_bit_in_a_saved_matrix_never_loads_as_other_votes(saved_matrices, tmp_path, suffix):
+    L, saved = saved_matrices
+    rng = np.random.default_rng(0)  # 250 seeded single-bit flips anywhere in the file
+    path = tmp_path / f"damaged{suffix}"
+    refused = 0
+    for where, bit in zip(rng.integers(0, len(saved[suffix]), 250), rng.integers(0, 8, 250), strict=True):
+        damaged = bytearray(saved[suffix])
+        damaged[where] ^= 1 << int(bit)
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = LabelMatrix.load(path)
+        except ValueError as error:
+            assert f"{path} is not a weaklabel label matrix or is corrupt" in str(error)
+            refused += 1
+        else:  # a bit that carries nothing (padding, statistics): the same matrix
+            assert (loaded, loaded.error_counts) == (L, L.error_counts), (int(where), int(bit))
+    assert refused > 100
+
+
+def _writes_denied(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch()
+    except PermissionError:
+        return True
+    (folder / ".probe").unlink()
+    return False
+
+
+def test_a_read_only_output_directory_fails_clearly_and_keeps_what_was_there(tmp_path):
+    run(_config(tmp_path))
+    out = tmp_path / "run"
+    before = _snapshot(out)
+    out.chmod(0o555)
+    try:
+        if not _writes_denied(out):
+            pytest.skip("file permissions do not apply to this user (root)")
+        # (An OSError when the artifacts are written; a ConfigError if the run checks first.)
+        with pytest.raises((OSError, ConfigError), match=rf"cannot write (the artifacts )?to {re.escape(str(out))}: Permission denied"):
+            run(_config(tmp_path, label_model={"kind": "label_model"}))
+        assert _snapshot(out) == before
+        with pytest.raises(OSError, match=rf"cannot write the label matrix to {re.escape(str(out))}.*Permission denied"):
+            LabelMatrix([[0, 1]], ["a", "b"]).save(out / "votes.npz")
+        with pytest.raises(OSError, match=rf"cannot use the LLM answer cache at {re.escape(str(out))}"):
+            LLMCache(out / "llm.sqlite")
+    finally:
+        out.chmod(0o755)
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from weaklabel.fit import run
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (12_000, resource.RLIM_INFINITY))
+run({config})
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_no_half_written_artifact(tmp_path):
+    first = run(_config(tmp_path, report=True))
+    out = first.output_dir
+    before = _snapshot(out)
+    # probs.parquet (~17 kB) no longer fits: the run fails after writing the smaller files.
+    config = _config(tmp_path, label_model={"kind": "label_model"})
+    script = textwrap.dedent(_FULL_DISK.format(config=repr(config)))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"OSError: cannot write probs.parquet to {out}: ")
+    assert last.endswith("File too large; no artifact of this run was kept")
+    assert _snapshot(out) == before  # the previous run's artifacts, all of them and only them
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert LabelMatrix.load(out / "label_matrix.npz") == first.splits["train"].L
+    # With room again the run completes; the report of the first run, which this one does
+    # not write, goes with the rest of the old artifacts rather than stay beside the new.
+    second = run(config)
+    assert not (out / "report.html").exists()
+    assert LabelModel.load(out / "label_model.json").get_params() == second.label_model.get_params()
+    # The label matrix alone: its own atomic save leaves nothing under the name either.
+    script = textwrap.dedent(f"""
+        import resource, signal
+        import numpy as np
+        from weaklabel.matrix import LabelMatrix
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4_000, resource.RLIM_INFINITY))
+        votes = np.random.default_rng(0).integers(-1, 2, size=(20_000, 5))
+        LabelMatrix(votes, list("abcde")).save({str(tmp_path / 'big.npz')!r})
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "OSError: cannot write the label matrix to" in done.stderr and "File too large" in done.stderr
+    assert not [p.name for p in tmp_path.iterdir() if "big.npz" in p.name]
+
+
+def test_a_config_file_that_is_not_text_is_a_config_error(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"name": "\xff\xfe"}')
+    with pytest.raises(ConfigError, match=r"config\.json: cannot parse: not UTF-8 text"):
+        load_config(path)
+def test_damaged_label_model_and_student_files_name_the_file(corpus, tmp_path):
+    from weaklabel.label_models import BaseLabelModel
+    from weaklabel.students import TfidfStudent
+
+    train = corpus.iloc[:300]
+    L = apply_lfs(load_lfs("labeling_functions.youtube"), train, cardinality=2, progress=False)
+    path = LabelModel(cardinality=2).fit(L).save(tmp_path / "label_model.json")
+    saved = json.loads(path.read_text())
+    saved["fitted"]["class_balance_"] = saved["fitted"]["class_balance_"][:1]  # wrong shape
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"label_model\.json is corrupt: .*checksum"):
+        BaseLabelModel.load(path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ValueError, match=r"label_model\.json is not a saved label model"):
+        BaseLabelModel.load(path)
+    student = TfidfStudent(char_ngram_range=None).fit(train["text"].tolist(), train["label"].to_numpy())
+    assert student.predict_proba([]).shape == (0, 2)
+    for name, damage in [("config.json", lambda b: b[: len(b) // 2]), ("arrays.npz", lambda b: b"\x00" * 64)]:
+        folder = student.save(tmp_path / f"student_{name}")
+        (folder / name).write_bytes(damage((folder / name).read_bytes()))
+        with pytest.raises(ValueError, match=rf"student_{re.escape(name)} is not a saved student or is corrupt \({re.escape(name)}"):
+            TfidfStudent.load(folder)
+
+
+def test_bundled_lf_modules_abstain_on_rows_without_text():
+    data = pd.DataFrame({"text": pd.Series([None, np.nan, pd.NA], dtype=object)})
+    for module in ("labeling_functions.youtube", "labeling_functions.sms"):
+        L = apply_lfs(load_lfs(module), data, cardinality=2, progress=False)
+        assert (L.votes == ABSTAIN).all(), module
+
+
+def test_rows_without_text_in_a_table_run_to_the_end(corpus, tmp_path, caplog):
+    table = tmp_path / "comments.csv"
+    rows = corpus.iloc[:400][["text", "label", "split"]].copy()
+    rows.loc[rows.index[::10], "text"] = None  # empty cells in the CSV
+    rows.to_csv(table, index=False)
+    config = _config(tmp_path, student={"kind": "tfidf", "options": {"char_ngram_range": None}},
+                     data={"source": "table", "path": str(table), "label_column": "label", "split_column": "split"})
+    with caplog.at_level(logging.WARNING, logger="weaklabel"):
+        result = run(config)
+    assert "rows without text" in caplog.text
+    train = result.splits["train"]
+    missing = train.data["text"].isna().to_numpy()
+    assert missing.any() and (train.L.votes[missing] == ABSTAIN).all()
+
+
+def test_a_list_of_strings_with_a_lone_surrogate(regex_lfs):
+    texts = ["\ud800 check out my channel", "i love this song"]
+    L = apply_lfs(regex_lfs, texts, cardinality=2, progress=False)
+    for j, lf in enumerate(regex_lfs):
+        assert L.votes[:, j].tolist() == _reference(lf, texts), lf.name
