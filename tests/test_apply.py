@@ -353,3 +353,33 @@ def test_huge_and_unencodable_texts():
     vectorised = apply_lfs(_vectorised_lfs(), data, progress=False)
     assert vectorised == apply_lfs(_row_lfs(), data, progress=False)
     assert vectorised.select("subscribe").to_numpy()[:, 0].tolist() == [SPAM, SPAM, ABSTAIN]
+
+
+def test_lfs_sharing_a_preprocessor_run_it_once_per_batch_with_the_same_votes():
+    from weaklabel import load_lfs
+    from weaklabel.data import load_youtube_spam
+
+    data = load_youtube_spam()
+    lfs = load_lfs("labeling_functions.youtube")
+    shared = [lf for lf in lfs if getattr(lf, "_pre", None)]
+    assert len(shared) >= 5 and len({tuple(lf._pre) for lf in shared}) == 1
+    calls = []
+    original = shared[0]._pre[0]
+
+    def counted(texts):
+        calls.append(len(texts))
+        return original(texts)
+
+    try:  # the module's LF objects are shared with other tests: put them back
+        for lf in shared:
+            lf._pre = [counted]
+        together = apply_lfs(shared, data, cardinality=2, batch_size=500, progress=False)
+        sizes = [min(500, len(data) - start) for start in range(0, len(data), 500)]
+        assert calls == sizes
+        calls.clear()
+        alone = [apply_lfs([lf], data, cardinality=2, progress=False).votes[:, 0] for lf in shared]
+        assert len(calls) == len(shared)
+    finally:
+        for lf in shared:
+            lf._pre = [original]
+    assert np.array_equal(together.votes, np.column_stack(alone))

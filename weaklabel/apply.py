@@ -26,8 +26,8 @@ from weaklabel.lf import (
     ABSTAIN,
     BaseLabelingFunction,
     LabelingFunction,
-    RegexLabelingFunction,
     Row,
+    VectorizedLabelingFunction,
     as_labeling_function,
     repeated_names,
 )
@@ -371,12 +371,12 @@ def _apply_batch_lf(
     cardinality: int | None,
     on_error: OnError,
     progress: bool,
-    cache: dict[str, Any],
+    cache: dict[Any, Any],
 ) -> tuple[np.ndarray, int]:
     try:
         if lf.kind == "batch":
             out = lf.apply_batch(batch, progress=progress)  # type: ignore[attr-defined]
-        elif isinstance(lf, RegexLabelingFunction):
+        elif isinstance(lf, VectorizedLabelingFunction):
             out = lf.apply_batch(batch, cache=cache)
         else:
             out = lf.apply_batch(batch)  # type: ignore[attr-defined]
@@ -520,7 +520,7 @@ def apply_lfs(
                     votes[start : start + len(batch), row_cols] = part
                     for lf, count in zip(row_lfs, part_errors, strict=True):
                         errors[lf.name] += count
-                cache: dict[str, Any] = {}  # columns prepared once per batch for regex LFs
+                cache: dict[Any, Any] = {}  # columns prepared once per batch, shared by LFs
                 for j in vec_cols:
                     column, count = _apply_batch_lf(
                         sources[j], batch, cardinality, on_error, progress, cache

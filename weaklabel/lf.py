@@ -193,12 +193,25 @@ class VectorizedLabelingFunction(_FunctionLabelingFunction):
             )
         return batch[self.column]
 
-    def apply_batch(self, batch: pd.DataFrame) -> Any:
-        """Votes for every row of ``batch``."""
+    def apply_batch(self, batch: pd.DataFrame, *, cache: dict[Any, Any] | None = None) -> Any:
+        """Votes for every row of ``batch``.
+
+        ``cache`` shares preprocessed inputs between the LFs of one batch: LFs with the same
+        column and preprocessors run those preprocessors once (so an LF must not modify its
+        input in place).
+        """
+        if not self._pre or cache is None:
+            return self._f(self._prepared(batch), **self._resources)
+        key = ("pre", self.column, tuple(self._pre))
+        if key not in cache:
+            cache[key] = self._prepared(batch)
+        return self._f(cache[key], **self._resources)
+
+    def _prepared(self, batch: pd.DataFrame) -> Any:
         data: Any = self._column(batch) if self.column is not None else batch
         for step in self._pre:
             data = step(data)
-        return self._f(data, **self._resources)
+        return data
 
     def __call__(self, batch: pd.DataFrame) -> Any:
         return self.apply_batch(batch)
