@@ -335,3 +335,14 @@ def test_forced_estimator(estimator, data):
     model = _fit(LabelModel, data.votes, estimator=estimator)
     assert model.estimator_ == estimator
     assert model.score(data.votes, data.y)["accuracy"] > 0.6
+
+
+@pytest.mark.parametrize(("m", "k"), [(1, 2), (7, 2), (8, 2), (50, 4), (3, 40), (2, 300)])
+def test_grouped_table_lookups_equal_the_per_source_sum(m, k):
+    from weaklabel.label_models._posterior import _lookup_sum
+
+    rng = np.random.default_rng(m * 1000 + k)
+    votes = rng.integers(-1, k, size=(5000, m))
+    table = rng.normal(size=(m, k + 1, k))
+    expected = table[np.arange(m)[None, :], votes + 1].sum(axis=1)
+    assert np.allclose(_lookup_sum(votes, table), expected, rtol=0, atol=1e-9)
