@@ -15,6 +15,8 @@ from test_students import majority_vote_probs
 
 from weaklabel.data import load_wrench
 from weaklabel.students import TransformerStudent
+from weaklabel.students._encoder import default_encoder_path, load_tokenizer
+from weaklabel.students.transformer import _length_grouped_batches
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -34,6 +36,30 @@ def test_bad_parameters_fail_before_loading_anything():
         TransformerStudent(max_length=0).fit(["a", "b"], [0, 1])
     with pytest.raises(FileNotFoundError, match="not a local Hugging Face model folder"):
         TransformerStudent(encoder="sentence-transformers/all-MiniLM-L6-v2").fit(["a", "b"], [0, 1])
+
+
+@pytest.mark.shared_data
+def test_length_grouped_batches_cover_each_row_once_and_cut_padding(wrench_dir):
+    """What makes a CPU epoch fast: batches of similar lengths pad little. Each epoch is still
+    a seeded permutation of every row, cut into batches of at most batch_size."""
+    data, _, _ = load_wrench(wrench_dir("youtube"), "train")
+    tokenizer = load_tokenizer(default_encoder_path())
+    encoded = tokenizer(data["text"].tolist(), truncation=True, max_length=64)["input_ids"]
+    lengths = np.array([len(ids) for ids in encoded])
+    batches = _length_grouped_batches(lengths, 16, np.random.default_rng(0))
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(len(lengths)))
+    assert all(1 <= len(batch) <= 16 for batch in batches)
+    again = _length_grouped_batches(lengths, 16, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    other = _length_grouped_batches(lengths, 16, np.random.default_rng(1))
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other, strict=False))
+
+    def cost(cut: list[np.ndarray]) -> int:  # token positions computed: rows x longest row
+        return sum(len(batch) * int(lengths[batch].max()) for batch in cut)
+
+    shuffled = np.array_split(np.random.default_rng(0).permutation(len(lengths)), len(batches))
+    assert cost(batches) < 0.5 * cost(shuffled)  # measured 0.40 on YouTube train
+    assert cost(batches) < 1.1 * lengths.sum()  # padding under 10%
 
 
 @pytest.fixture(scope="module")
