@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from weaklabel.analysis import lf_summary, plot_lf_summary
+from weaklabel.label_models.base import probs_columns
 from weaklabel.metrics import calibration_curve, confusion_matrix
 
 if TYPE_CHECKING:
@@ -58,11 +59,9 @@ def probs_frame(result: RunResult) -> pd.DataFrame:
     frames = []
     for split_name, probs in result.probs.items():
         split = result.splits[split_name]
-        frame = pd.DataFrame(probs, columns=[f"prob_{name}" for name in names])
+        frame = pd.DataFrame(probs_columns(probs, split.L.votes, names))
         frame.insert(0, "split", split_name)
         frame.insert(0, "row_id", split.data.index.astype(str))
-        frame["n_votes"] = (split.L.votes >= 0).sum(axis=1)
-        frame["predicted_label"] = probs.argmax(axis=1)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 

@@ -35,10 +35,9 @@ import pandas as pd
 
 from weaklabel.apply import OnError, _check_sources
 from weaklabel.apply import apply_lfs as _apply_lfs_in_memory
-from weaklabel.label_models.base import break_ties, check_votes
+from weaklabel.label_models.base import break_ties, check_votes, probs_columns
 from weaklabel.label_models.label_model import LabelModel
 from weaklabel.label_models.majority import MajorityVote
-from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import MAX_CARDINALITY, LabelMatrix
 
 if TYPE_CHECKING:
@@ -282,28 +281,37 @@ def fit_label_model(
             f"{type(model).__name__} needs every row: fit it on votes_ddf.compute()"
         )
     graph = _statistics_graph(model, votes_ddf, int(k))
+    stats = _compute(graph, client, scheduler_address, n_workers, threads_per_worker)
+    if stats.n_rows == 0:
+        raise ValueError("fit_label_model got no rows (empty Dask DataFrame)")
+    return model.fit_statistics(stats, y_dev, class_balance, L_dev=L_dev, lf_names=lf_names)
+
+
+def _compute(
+    work: Any,
+    client: Client | None,
+    scheduler_address: str | None,
+    n_workers: int | None,
+    threads_per_worker: int | None,
+) -> Any:
+    """The result of a lazy Dask computation, run on the client :func:`connect` picks."""
     with connect(
         client,
         scheduler_address=scheduler_address,
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
     ) as active:
-        stats = active.compute(graph).result()
-    if stats.n_rows == 0:
-        raise ValueError("fit_label_model got no rows (empty Dask DataFrame)")
-    return model.fit_statistics(stats, y_dev, class_balance, L_dev=L_dev, lf_names=lf_names)
+        return active.compute(work).result()
 
 
 # ---------------------------------------------------------------- prediction
 def _partition_proba(
-    part: pd.DataFrame, model: BaseLabelModel, columns: list[str], tie_break: str
+    part: pd.DataFrame, model: BaseLabelModel, names: list[Any], tie_break: str
 ) -> pd.DataFrame:
     votes = check_votes(part.to_numpy(), model.cardinality_)
     probs = model.predict_proba(votes)
-    frame = pd.DataFrame(probs, index=part.index, columns=columns)
-    frame["n_votes"] = (votes != ABSTAIN).sum(axis=1)
-    frame["predicted_label"] = break_ties(probs, tie_break, None)
-    return frame
+    predicted = break_ties(probs, tie_break, None)
+    return pd.DataFrame(probs_columns(probs, votes, names, predicted), index=part.index)
 
 
 def predict_proba(
@@ -333,7 +341,7 @@ def predict_proba(
             f"the votes have {len(votes_ddf.columns)} columns but the model was fitted on "
             f"{n_sources} sources"
         )
-    names = range(model.cardinality_) if class_names is None else list(class_names)
+    names = list(range(model.cardinality_)) if class_names is None else list(class_names)
     if len(names) != model.cardinality_:
         raise ValueError(f"{len(names)} class_names for a model of {model.cardinality_} classes")
     _check_picklable([("the label model", model)])
@@ -346,7 +354,7 @@ def predict_proba(
         },
         index=votes_ddf._meta.index,
     )
-    return votes_ddf.map_partitions(_partition_proba, model, columns, tie_break, meta=meta)
+    return votes_ddf.map_partitions(_partition_proba, model, names, tie_break, meta=meta)
 
 
 def predict_proba_to_parquet(
@@ -368,12 +376,6 @@ def predict_proba_to_parquet(
     ``dask.dataframe.DataFrame.to_parquet``. Returns ``path``.
     """
     probs = predict_proba(model, votes_ddf, class_names=class_names, tie_break=tie_break)
-    with connect(
-        client,
-        scheduler_address=scheduler_address,
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-    ) as active:
-        write = probs.to_parquet(path, compute=False, **to_parquet_kwargs)
-        active.compute(write).result()
+    write = probs.to_parquet(path, compute=False, **to_parquet_kwargs)
+    _compute(write, client, scheduler_address, n_workers, threads_per_worker)
     return path

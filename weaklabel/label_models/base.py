@@ -37,6 +37,7 @@ __all__ = [
     "infer_cardinality",
     "iter_row_chunks",
     "load_label_model",
+    "probs_columns",
     "warn_degenerate",
 ]
 
@@ -496,6 +497,21 @@ def break_ties(probs: np.ndarray, tie_break: str, random_state: int | None) -> n
     rng = np.random.default_rng(random_state)
     keys = rng.random(probs.shape) * tied  # a random tied class wins; untied rows unchanged
     return np.argmax(keys, axis=1).astype(np.int64)
+
+
+def probs_columns(
+    probs: np.ndarray,
+    votes: np.ndarray,
+    class_names: Sequence[Any] | None = None,
+    predicted: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The columns of every probabilistic-label table (``probs.parquet`` and its streamed and
+    Dask twins): ``prob_<class>``, ``n_votes`` and ``predicted_label`` (argmax by default)."""
+    names = range(probs.shape[1]) if class_names is None else class_names
+    columns = {f"prob_{name}": probs[:, c] for c, name in enumerate(names)}
+    columns["n_votes"] = (np.asarray(votes) != ABSTAIN).sum(axis=1)
+    columns["predicted_label"] = probs.argmax(axis=1) if predicted is None else predicted
+    return columns
 
 
 def warn_degenerate(message: str) -> None:
