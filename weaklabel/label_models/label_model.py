@@ -302,11 +302,11 @@ class LabelModel(BaseLabelModel):
         groups = duplicate_groups(pairs, moments.outcome_counts, self.duplicate_threshold)
         self.source_weights_ = 1.0 / np.bincount(groups)[groups]
         independent = groups[:, None] != groups[None, :]
-        self._fit_estimators(stats, pairs, independent, class_balance)
+        unvoted = self._unvoted_classes(stats)
+        self._fit_estimators(stats, pairs, independent, class_balance, bool(unvoted.size))
         self.diagnostics_ = self._diagnose(
             stats, pairs, independent, groups, class_balance is not None
         )
-        unvoted = self._unvoted_classes(stats)
         self.diagnostics_["unvoted_classes"] = unvoted.tolist()
         if unvoted.size:  # the generative fit is unidentifiable: never trust it
             self._warn_unvoted(unvoted, class_balance is not None or dev is not None)
@@ -334,6 +334,7 @@ class LabelModel(BaseLabelModel):
         pairs: np.ndarray,
         independent: np.ndarray,
         fixed: np.ndarray | None,
+        unvoted: bool,
     ) -> None:
         k = self.cardinality_
         moments = stats.moments
@@ -342,7 +343,7 @@ class LabelModel(BaseLabelModel):
         decided = moments.decisive[0].sum(axis=0)
         if fixed is not None:
             self.tiebreak_class_balance_ = fixed
-        elif self._unvoted_classes(stats).size:  # votes cannot tell how common such a class is
+        elif unvoted:  # votes cannot tell how common a class no source votes for is
             self.tiebreak_class_balance_ = np.full(k, 1.0 / k)
         else:
             self.tiebreak_class_balance_ = (decided + 1.0) / (decided.sum() + k)
