@@ -177,6 +177,22 @@ def test_weighted_majority_vote():
         MajorityVote(weights=[1, -1, 1]).fit(votes)
 
 
+def test_dev_weights_are_the_log_odds_of_each_sources_dev_precision():
+    # source 0 right on 9 of 10 dev rows, source 1 on 5 of 10 (chance for 2 classes), 2 never votes
+    y = np.array([0, 1] * 5)
+    votes = np.column_stack([np.where(np.arange(10) == 0, 1 - y, y), np.where(np.arange(10) < 5, y, 1 - y),
+                             np.full(10, -1)])
+    model = MajorityVote(weights="dev").fit(votes, y_dev=y)
+    pooled = (14 + 1) / (20 + 2)
+    expected = [(9 + 2 * pooled) / 12, (5 + 2 * pooled) / 12, pooled]
+    np.testing.assert_allclose(model.weights_, np.maximum(np.log([p / (1 - p) for p in expected]), 0))
+    assert model.weights_[0] > model.weights_[2] > model.weights_[1] > 0
+    with pytest.raises(ValueError, match="weights='dev' learns each source's weight from gold labels"):
+        MajorityVote(weights="dev").fit(votes)
+    with pytest.raises(ValueError, match="per-source numbers or 'dev', got 'gold'"):
+        MajorityVote(weights="gold").fit(votes, y_dev=y)
+
+
 def test_load_rejects_other_files(tmp_path, data):
     (tmp_path / "x.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a saved weaklabel label model"):

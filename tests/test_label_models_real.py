@@ -129,3 +129,19 @@ def test_sources_that_all_vote_one_class_give_a_warning_not_a_learned_one_class_
     assert dev.class_balance_[0] > 0.6
     assert (dev.predict(test.select(spam_only))[silent] == 0).all()
     assert y_test[silent].mean() < 0.2
+
+
+def test_dev_weighted_majority_vote_lifts_the_trec_labels(shared_data):
+    """weights="dev": each TREC LF weighted by its log-odds of being right on the valid rows."""
+    train, y_train = _split(str(shared_data), "trec", "train")
+    valid, y_valid = _split(str(shared_data), "trec", "valid")
+    covered = (train.votes != -1).any(axis=1)
+    plain = MajorityVote(random_state=0).fit(train)
+    weighted = MajorityVote(weights="dev", random_state=0).fit(train, y_dev=y_valid, L_dev=valid)
+    accuracy = {
+        name: float(np.mean(model.predict(train)[covered] == y_train[covered]))
+        for name, model in [("plain", plain), ("weighted", weighted)]
+    }
+    # measured: 0.53 -> 0.59 on the train rows with a vote (ties broken at random)
+    assert accuracy["weighted"] > accuracy["plain"] + 0.04, accuracy
+    assert weighted.weights_.min() == 0 and weighted.weights_.max() > 3

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fake_openai_server import FakeOpenAIServer
 
 from weaklabel import LabelMatrix
 from weaklabel.config import ConfigError, load_config
 from weaklabel.fit import main, run
+from weaklabel.label_models import BaseLabelModel, StackedLabelModel
 from weaklabel.metrics import score_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +170,36 @@ def test_set_override_parsing():
 def test_shipped_configs_validate():
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         assert load_config(path).name
+
+
+def test_stacked_label_model_trusts_the_lfs_and_reads_the_llm_labeler(tmp_path, monkeypatch):
+    """label_model.kind 'stacked': the LF module's sources are trusted by default, the LLM
+    labeler (here a keyword-rule chat server) is read through their labels."""
+    monkeypatch.setenv("FAKE_KEY", "sk-test")
+    with FakeOpenAIServer() as server:
+        config = {
+            "output_dir": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"), "progress": False,
+            "data": {"source": "bundled", "max_rows": 300},
+            "lfs": {"modules": ["labeling_functions.youtube"]},
+            "llm_labelers": [{
+                "name": "chat_spam", "backend": "openai", "model": "fake-model", "base_url": server.base_url,
+                "api_key_env": "FAKE_KEY", "decoding": "text", "prompt": "Spam or ham?\n{text}",
+                "labels": {"spam": 1, "ham": 0},
+            }],
+            "label_model": {"kind": "stacked"},
+            "student": {"kind": "none"},
+        }
+        result = run(config)
+    model = result.label_model
+    assert isinstance(model, StackedLabelModel)
+    names = result.splits["train"].L.lf_names
+    assert "chat_spam" in names and model.trusted == [n for n in names if n != "chat_spam"]
+    saved = BaseLabelModel.load(tmp_path / "run" / "label_model.json")
+    np.testing.assert_array_equal(saved.predict_proba(result.splits["test"].L), result.probs["test"])
+    assert result.metrics["test"]["label_model"]["accuracy"] > 0.75
+
+
+def test_stacked_label_model_without_llm_labelers_asks_for_trusted(tmp_path, wrench_dir):
+    config = _wrench_config(tmp_path, wrench_dir("youtube"), label_model={"kind": "stacked"})
+    with pytest.raises(ConfigError, match="has no llm_labelers"):
+        run(config)

@@ -120,6 +120,22 @@ def test_without_a_mask_uniform_rows_and_missing_labels_are_left_out():
         TfidfStudent(exclude_unlabeled=False).fit(texts, hard)
 
 
+def test_min_confidence_leaves_out_the_unsure_rows_exactly():
+    texts, y = toy_texts(60)
+    probs = confident(y)
+    probs[:12] = np.where(y[:12, None] == np.arange(2), 0.7, 0.3)  # unsure but right
+    probs[12:20] = confident(1 - y[12:20], 0.6)  # unsure and wrong
+    sure = TfidfStudent(min_confidence=0.9).fit(texts, probs)
+    subset = TfidfStudent().fit(texts[20:], probs[20:])
+    assert sure.n_excluded_rows_ == 20
+    np.testing.assert_allclose(sure.predict_proba(texts), subset.predict_proba(texts), atol=1e-12)
+    assert TfidfStudent(min_confidence=0.65).fit(texts, probs).n_excluded_rows_ == 8
+    with pytest.raises(ValueError, match=r"min_confidence must be in \[0, 1\], got 1\.5"):
+        TfidfStudent(min_confidence=1.5).fit(texts, probs)
+    with pytest.raises(ValueError, match=r"below min_confidence=0\.999"):
+        TfidfStudent(min_confidence=0.999).fit(texts, np.full((60, 2), 0.5))
+
+
 def test_zero_sample_weight_is_like_leaving_the_row_out():
     texts, y = toy_texts(60)
     weights = np.ones(60)

@@ -115,8 +115,11 @@ class LLMLabelerConfig(_Strict):
 class LabelModelConfig(_Strict):
     """The model that merges votes into probabilistic labels."""
 
-    kind: Literal["label_model", "majority_vote", "dawid_skene", "snorkel"] = Field(
-        "label_model", description="label_model (recommended), majority_vote, dawid_skene, snorkel."
+    kind: Literal["label_model", "majority_vote", "dawid_skene", "snorkel", "stacked"] = Field(
+        "label_model",
+        description="label_model (recommended), majority_vote, dawid_skene, snorkel, or stacked: "
+        "the LFs (options.trusted, default every source but the LLM labelers) label rows and a "
+        "logistic regression learns from them to read the LLM votes (StackedLabelModel).",
     )
     use_dev: bool = Field(True, description="Give the valid split's gold labels to fit (y_dev).")
     options: dict[str, Any] = Field(default_factory=dict, description="Arguments of the model's __init__.")

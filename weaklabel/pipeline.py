@@ -348,6 +348,7 @@ def build_label_model(kind: str, options: dict[str, Any], cardinality: int, seed
         "majority_vote": "MajorityVote",
         "dawid_skene": "DawidSkene",
         "snorkel": "SnorkelLabelModel",
+        "stacked": "StackedLabelModel",
     }
     cls = getattr(label_models, classes[kind])
     params = inspect.signature(cls).parameters
@@ -360,6 +361,18 @@ def build_label_model(kind: str, options: dict[str, Any], cardinality: int, seed
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"label_model.options: {exc}") from exc
+
+
+def _trusted_sources(config: FitConfig, train: Split) -> list[str]:
+    """The stacked label model's default trusted family: every source but the LLM labelers."""
+    if not config.llm_labelers:
+        raise ConfigError(
+            "label_model.kind 'stacked' reads the LLM labelers' votes through the LFs' labels, "
+            "but the run has no llm_labelers; add some, or name the sources to read with "
+            "label_model.options.trusted"
+        )
+    llm = {spec.name for spec in config.llm_labelers}
+    return [name for name in train.L.lf_names if name not in llm]
 
 
 def build_student(kind: str, options: dict[str, Any], seed: int) -> Any:
@@ -481,6 +494,8 @@ def run_pipeline(config: FitConfig) -> RunResult:
         if not (train_L.votes != ABSTAIN).any():
             raise ConfigError("no source voted on any train row: check the LFs, LLM labelers and the data")
         model = build_label_model(config.label_model.kind, config.label_model.options, cardinality, config.seed)
+        if config.label_model.kind == "stacked" and model.trusted is None:
+            model.trusted = _trusted_sources(config, splits["train"])
         valid = splits["valid"]
         y_dev = valid.y if config.label_model.use_dev and valid.has_gold else None
         fit_kwargs = {"y_dev": y_dev, "L_dev": valid.L} if y_dev is not None else {}

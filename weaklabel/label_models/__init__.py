@@ -5,6 +5,8 @@
 - :class:`LabelModel` — the recommended default: a matrix-completion fit of conditionally
   independent sources that is checked on the data and falls back to a majority-vote-anchored
   estimator when its assumptions fail (it never collapses to one class).
+- :class:`StackedLabelModel` — for hand-written LFs stacked with LLM prompts: the LFs label
+  rows and a logistic regression learns from them what the prompts' votes are worth.
 - :class:`SnorkelLabelModel` — Snorkel's LabelModel behind the same interface (needs the
   ``snorkel`` extra), for comparison.
 
@@ -23,6 +25,7 @@ from weaklabel.label_models.dawid_skene import DawidSkene
 from weaklabel.label_models.label_model import LabelModel
 from weaklabel.label_models.majority import MajorityVote
 from weaklabel.label_models.snorkel import SnorkelLabelModel
+from weaklabel.label_models.stacked import StackedLabelModel
 
 __all__ = [
     "BaseLabelModel",
@@ -33,5 +36,6 @@ __all__ = [
     "NotFittedError",
     "SnorkelLabelModel",
     "SourceQualityWarning",
+    "StackedLabelModel",
     "load_label_model",
 ]

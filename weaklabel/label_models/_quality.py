@@ -9,7 +9,13 @@ import numpy as np
 from weaklabel.label_models._em import EPS
 from weaklabel.label_models.base import SourceQualityWarning
 
-__all__ = ["duplicate_groups", "inverted_sources", "warn_inverted", "worse_than_random_on_dev"]
+__all__ = [
+    "dev_log_odds_weights",
+    "duplicate_groups",
+    "inverted_sources",
+    "warn_inverted",
+    "worse_than_random_on_dev",
+]
 
 _INVERTED_LOG_RATIO = -0.1
 """A source is flagged when its votes are, on average, evidence against the class they name
@@ -90,3 +96,23 @@ def worse_than_random_on_dev(
     expected = chance.sum(axis=0)
     spread = np.sqrt((chance * (1 - chance)).sum(axis=0))
     return np.flatnonzero((spread > 0) & (correct < expected - z * np.maximum(spread, EPS)))
+
+
+def dev_log_odds_weights(
+    votes: np.ndarray, y: np.ndarray, cardinality: int, prior_votes: float = 2.0
+) -> np.ndarray:
+    """Vote weight per source from its precision on gold-labelled rows: ``log((k-1) p / (1-p))``.
+
+    That is the weight of an independent source that is right with probability ``p`` and
+    wrong uniformly over the other classes: weighted majority vote with it is the Bayes
+    rule. Precisions are shrunk toward the pooled precision of all sources by
+    ``prior_votes`` pseudo-votes, so a source seen on few dev rows keeps a typical weight;
+    sources no better than chance get weight 0.
+    """
+    voted = votes >= 0
+    correct = (voted & (votes == y[:, None])).sum(axis=0)
+    n_votes = voted.sum(axis=0)
+    pooled = (correct.sum() + 1.0) / (n_votes.sum() + 2.0)
+    precision = (correct + prior_votes * pooled) / (n_votes + prior_votes)
+    precision = np.clip(precision, EPS, 1 - 1e-6)
+    return np.maximum(np.log((cardinality - 1) * precision / (1 - precision)), 0.0)

@@ -52,6 +52,9 @@ class TfidfStudent(BaseStudent):
         L-BFGS iteration cap and gradient tolerance.
     exclude_unlabeled
         Leave out the rows no source labeled (see :mod:`weaklabel.students.base`).
+    min_confidence
+        Leave out the rows whose most probable class has a lower probability: rows the
+        label model is unsure of mostly teach its noise (0: keep every labeled row).
 
     Examples
     --------
@@ -77,6 +80,7 @@ class TfidfStudent(BaseStudent):
         max_iter: int = 1000,
         tol: float = 1e-5,
         exclude_unlabeled: bool = True,
+        min_confidence: float = 0.0,
     ) -> None:
         self.C = C
         self.word_ngram_range = word_ngram_range
@@ -89,6 +93,7 @@ class TfidfStudent(BaseStudent):
         self.max_iter = max_iter
         self.tol = tol
         self.exclude_unlabeled = exclude_unlabeled
+        self.min_confidence = min_confidence
 
     def _make_vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[TfidfVectorizer]:
         blocks = [("word", self.word_ngram_range), ("char_wb", self.char_ngram_range)]

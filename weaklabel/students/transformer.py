@@ -88,6 +88,9 @@ class TransformerStudent(BaseStudent):
         ``None``, ``"balanced"`` or ``{class: weight}``: weights of the loss per class.
     exclude_unlabeled
         Leave out the rows no source labeled (see :mod:`weaklabel.students.base`).
+    min_confidence
+        Leave out the rows whose most probable class has a lower probability: rows the
+        label model is unsure of mostly teach its noise (0: keep every labeled row).
     device
         ``"cpu"``, ``"cuda"``, ...; ``None`` = the GPU when there is one.
     n_threads
@@ -130,6 +133,7 @@ class TransformerStudent(BaseStudent):
         lora_target_modules: tuple[str, ...] | None = None,
         class_weight: str | dict[int, float] | None = None,
         exclude_unlabeled: bool = True,
+        min_confidence: float = 0.0,
         device: str | None = None,
         n_threads: int | None = None,
         random_state: int | None = 0,
@@ -152,6 +156,7 @@ class TransformerStudent(BaseStudent):
         self.lora_target_modules = lora_target_modules
         self.class_weight = class_weight
         self.exclude_unlabeled = exclude_unlabeled
+        self.min_confidence = min_confidence
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
