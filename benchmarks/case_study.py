@@ -325,8 +325,8 @@ def _previous_rows(new_rows: list[dict]) -> list[dict]:
         row for row in table
         if (row["dataset"], row["rung"], row["method"]) not in done
         and (row["dataset"] not in run or row["rung"][0] in "45")
-        and (row["rung"][0] != "4" or (row["dataset"], row["method"]) in current)
-        and (row["rung"][0] != "4" or (row["dataset"], row["method"].split(" on ")[0]) not in students_run)
+        and (row["rung"][0] != "4" or ((row["dataset"], row["method"]) in current
+                                       and (row["dataset"], row["method"].split(" on ")[0]) not in students_run))
     ]
 
 

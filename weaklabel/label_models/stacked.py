@@ -33,7 +33,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from weaklabel.label_models._posterior import softmax_rows
+from weaklabel.label_models._posterior import onehot, softmax_rows
 from weaklabel.label_models.base import BaseLabelModel, DevSet, iter_row_chunks
 from weaklabel.label_models.label_model import LabelModel
 from weaklabel.label_models.majority import MajorityVote
@@ -207,7 +207,7 @@ class StackedLabelModel(BaseLabelModel):
         order = np.lexsort((rng.random(len(rows)), targets[rows].argmax(axis=1)))
         folds = np.empty(len(rows), dtype=np.int64)
         folds[order] = np.arange(len(rows)) % _CV_FOLDS
-        losses = {}
+        losses: dict[float, float] = {}
         for C in C_GRID:
             loss = 0.0
             for fold in range(_CV_FOLDS):
@@ -216,9 +216,8 @@ class StackedLabelModel(BaseLabelModel):
                 coef, intercept = _multinomial_weights(model, targets.shape[1])
                 probs = softmax_rows(np.asarray(features[held] @ coef.T) + intercept)
                 loss -= float(np.sum(targets[held] * np.log(np.clip(probs, 1e-12, None))))
-            losses[f"{C:.4g}"] = loss / len(rows)
-        best = min(losses, key=losses.get)
-        return float(best), losses
+            losses[C] = loss / len(rows)
+        return min(losses, key=losses.get), {f"{C:.4g}": loss for C, loss in losses.items()}
 
     # ------------------------------------------------------------------ prediction
     def _reader_proba(self, features: sparse.csr_matrix) -> np.ndarray:
@@ -258,11 +257,12 @@ class StackedLabelModel(BaseLabelModel):
 
 
 def _vote_features(votes: np.ndarray, k: int) -> sparse.csr_matrix:
-    """Sparse (rows, m·k) indicator of each source's vote; an abstain has no entry."""
-    rows, sources = np.nonzero(votes != ABSTAIN)
-    columns = sources * k + votes[rows, sources].astype(np.int64)
-    data = np.ones(len(rows), dtype=np.float64)
-    return sparse.csr_matrix((data, (rows, columns)), shape=(votes.shape[0], votes.shape[1] * k))
+    """:func:`onehot` of the votes, kept sparse: built a row chunk at a time, so a million-row
+    fit never holds the dense (rows, m·k) indicator."""
+    return sparse.vstack(
+        [sparse.csr_matrix(onehot(chunk, k, np.float64)) for chunk in iter_row_chunks(votes)],
+        format="csr",
+    )
 
 
 def _fit_reader(features: sparse.csr_matrix, targets: np.ndarray, C: float) -> LogisticRegression:
