@@ -5,7 +5,13 @@ label model -> probabilistic labels -> student -> report.
 """
 
 from weaklabel.analysis import agreement_matrix, disagreements, lf_summary, plot_lf_summary
-from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
+from weaklabel.apply import apply_lfs
+from weaklabel.exceptions import (
+    InvalidVoteError,
+    LabelingFunctionError,
+    WeaklabelError,
+    WeaklabelWarning,
+)
 from weaklabel.lf import (
     ABSTAIN,
     BatchLabelingFunction,
@@ -31,6 +37,8 @@ __all__ = [
     "LabelingFunctionError",
     "MajorityVote",
     "VectorizedLabelingFunction",
+    "WeaklabelError",
+    "WeaklabelWarning",
     "__version__",
     "agreement_matrix",
     "apply_lfs",

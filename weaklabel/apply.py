@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from weaklabel.exceptions import InvalidVoteError, LabelingFunctionError
 from weaklabel.lf import (
     ABSTAIN,
     BaseLabelingFunction,
@@ -36,35 +37,6 @@ from weaklabel.matrix import MAX_CARDINALITY, LabelMatrix
 __all__ = ["InvalidVoteError", "LabelingFunctionError", "apply_lfs", "as_frame"]
 
 OnError = Literal["raise", "abstain"]
-
-
-class LabelingFunctionError(RuntimeError):
-    """A labeling function raised while voting. The original exception is the ``__cause__``.
-
-    ``lf_name`` names the LF and ``row`` the row id (``None`` for an error in a vectorised
-    or batch LF, which fails for a whole batch).
-    """
-
-    def __init__(self, message: str, lf_name: str, row: Any) -> None:
-        super().__init__(message, lf_name, row)
-        self.lf_name = lf_name
-        self.row = row
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class InvalidVoteError(ValueError):
-    """A labeling function returned something that is not a vote in [-1, cardinality - 1]."""
-
-    def __init__(self, message: str, lf_name: str, row: Any, value: Any) -> None:
-        super().__init__(message, lf_name, row, value)
-        self.lf_name = lf_name
-        self.row = row
-        self.value = value
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def as_frame(data: Any) -> pd.DataFrame:

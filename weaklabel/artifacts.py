@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,7 @@ import pandas as pd
 from weaklabel.analysis import lf_summary, plot_lf_summary
 from weaklabel.label_models.base import probs_columns
 from weaklabel.metrics import calibration_curve, confusion_matrix
-
-if TYPE_CHECKING:
-    from weaklabel.pipeline import RunResult
+from weaklabel.run_result import RunResult
 
 __all__ = ["comparison_table", "probs_frame", "write_artifacts"]
 

@@ -8,13 +8,14 @@ are rejected before any expensive step runs. The same object drives the CLI, not
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from weaklabel.exceptions import ConfigError
 from weaklabel.lf import repeated_names
 
 __all__ = [
@@ -28,10 +29,6 @@ __all__ = [
     "apply_overrides",
     "load_config",
 ]
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message says which key and why."""
 
 
 class _Strict(BaseModel):

@@ -26,7 +26,8 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 
 from weaklabel.config import ConfigError, FitConfig, load_config
-from weaklabel.pipeline import RunResult, run_pipeline
+from weaklabel.pipeline import run_pipeline
+from weaklabel.run_result import RunResult
 
 __all__ = ["main", "options_help", "run"]
 

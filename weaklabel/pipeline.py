@@ -17,7 +17,6 @@ import re
 import string
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,43 +29,12 @@ from weaklabel.data import load_table, load_wrench, load_youtube_spam
 from weaklabel.lf import ABSTAIN, BaseLabelingFunction, load_lfs, repeated_names
 from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
+from weaklabel.run_result import RunResult, Split
 
 __all__ = ["RunResult", "Split", "build_label_model", "build_student", "load_splits", "run_pipeline"]
 
 logger = logging.getLogger("weaklabel")
 SPLITS = ("train", "valid", "test")
-
-
-@dataclass
-class Split:
-    """One split of the data: rows, optional gold labels, and the votes gathered so far."""
-
-    name: str
-    data: pd.DataFrame
-    y: np.ndarray | None
-    votes: list[LabelMatrix] = field(default_factory=list)
-
-    @property
-    def has_gold(self) -> bool:
-        return self.y is not None and bool(np.any(self.y >= 0))
-
-    @property
-    def L(self) -> LabelMatrix:
-        return LabelMatrix.hstack(self.votes)
-
-
-@dataclass
-class RunResult:
-    """Everything a run produced, for notebooks that want to look further."""
-
-    config: FitConfig
-    splits: dict[str, Split]
-    label_model: Any
-    probs: dict[str, np.ndarray]
-    student: Any
-    metrics: dict[str, Any]
-    output_dir: Path
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class _Step:

@@ -46,6 +46,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from weaklabel.apply import OnError, _check_arguments, _check_sources, apply_lfs
+from weaklabel.exceptions import ManifestMismatchError
 from weaklabel.label_models.base import probs_columns
 from weaklabel.lf import BaseLabelingFunction
 from weaklabel.matrix import LabelMatrix
@@ -70,10 +71,6 @@ _SHARD_FILE = re.compile(r"^votes-\d{5,}\.npz$")
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 _MAX_DEPTH = 4
 """How deep an LF's settings are described for its fingerprint (then only the type)."""
-
-
-class ManifestMismatchError(ValueError):
-    """``out_dir`` holds shards of another run (other data, LFs, batch size or classes)."""
 
 
 # ---------------------------------------------------------------- the source files

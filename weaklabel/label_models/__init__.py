@@ -24,8 +24,6 @@ from weaklabel.label_models.base import (
 from weaklabel.label_models.dawid_skene import DawidSkene
 from weaklabel.label_models.label_model import LabelModel
 from weaklabel.label_models.majority import MajorityVote
-from weaklabel.label_models.snorkel import SnorkelLabelModel
-from weaklabel.label_models.stacked import StackedLabelModel
 
 __all__ = [
     "BaseLabelModel",
@@ -39,3 +37,19 @@ __all__ = [
     "StackedLabelModel",
     "load_label_model",
 ]
+
+
+_LAZY = {
+    "SnorkelLabelModel": "weaklabel.label_models.snorkel",
+    "StackedLabelModel": "weaklabel.label_models.stacked",
+}
+
+
+def __getattr__(name: str):
+    """Models built on scikit-learn or Snorkel load on first use, so importing the others
+    stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'weaklabel.label_models' has no attribute {name!r}")

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from weaklabel.exceptions import DegenerateFitWarning, SourceQualityWarning
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix, as_vote_array
 from weaklabel.metrics import score_predictions
@@ -51,14 +52,6 @@ per source whatever the number of rows."""
 
 class NotFittedError(ValueError, AttributeError):
     """A model was used before ``fit`` (the same bases as scikit-learn's NotFittedError)."""
-
-
-class DegenerateFitWarning(UserWarning):
-    """A fit collapsed (one class takes almost all mass) or was replaced by a safer estimator."""
-
-
-class SourceQualityWarning(UserWarning):
-    """A source looks worse than random (it votes a class more often when it is wrong)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from weaklabel.exceptions import LLMError, LLMResponseError, LLMStatusError, LLMTransportError
 from weaklabel.llm.transport import make_http_client, proxies_configured, within
 
 __all__ = [
@@ -76,31 +77,6 @@ _NO_KEY = "no-key-needed"
 
 
 # ---------------------------------------------------------------- errors
-class LLMError(RuntimeError):
-    """Base class of the LLM labelers' errors; ``labeler`` names the labeler."""
-
-    def __init__(self, message: str, labeler: str = "") -> None:
-        super().__init__(message)
-        self.labeler = labeler
-
-
-class LLMStatusError(LLMError):
-    """The endpoint answered a non-retryable HTTP status (401, 403, 404, 400, ...)."""
-
-    def __init__(self, message: str, labeler: str, status_code: int, server_message: str = "") -> None:
-        super().__init__(message, labeler)
-        self.status_code = status_code
-        self.server_message = server_message  # the server's own words (redacted)
-
-
-class LLMTransportError(LLMError):
-    """Requests kept failing (timeouts, dropped connections, 429/5xx) after every retry."""
-
-
-class LLMResponseError(LLMError):
-    """The endpoint answered 200 with a body that is not a chat completion."""
-
-
 class _Retryable(Exception):
     """A failure worth retrying; ``retry_after`` is the server's hint in seconds."""
 
@@ -303,7 +279,7 @@ class ChatClient:
             if status in _RETRYABLE_STATUS or status >= 500:
                 raise _Retryable(f"status {status}", parse_retry_after(exc.response.headers)) from None
             raise self._status_error(exc, key) from None
-        except (openai.APITimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, openai.APITimeoutError):
             raise _Retryable("timeout") from None
         except openai.APIConnectionError:
             raise _Retryable("connection error") from None

@@ -80,7 +80,7 @@ def _transport_class(httpx: Any) -> type:
                 tls = self._tls
             try:
                 return await within(asyncio.open_connection(host, port, ssl=tls), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
             except OSError as exc:
                 raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
@@ -131,7 +131,7 @@ def _transport_class(httpx: Any) -> type:
                 writer.write(payload)
                 await writer.drain()
                 status, headers, content, keep = await within(self._read(reader), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 writer.close()
                 raise httpx.ReadTimeout("the server did not answer in time") from None
             except _StaleConnection:

@@ -1,0 +1,114 @@
+"""Every error and warning weaklabel raises, under one root each.
+
+``except weaklabel.WeaklabelError`` catches any failure the library reports on purpose (bad
+input, a bad LF, an endpoint refusal, a damaged file); anything else is a bug. Warnings derive
+from :class:`WeaklabelWarning`, so ``warnings.simplefilter("error", WeaklabelWarning)`` turns
+all of them into errors in a strict pipeline.
+
+The specific classes keep the built-in bases they had (``ValueError`` for bad input,
+``RuntimeError`` for failures while running), so existing ``except ValueError`` code still
+works. This module imports nothing heavy: it is the leaf every other module may import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "DegenerateFitWarning",
+    "InvalidVoteError",
+    "LLMError",
+    "LLMResponseError",
+    "LLMStatusError",
+    "LLMTransportError",
+    "LabelingFunctionError",
+    "ManifestMismatchError",
+    "SourceQualityWarning",
+    "WeaklabelError",
+    "WeaklabelWarning",
+]
+
+
+class WeaklabelError(Exception):
+    """Root of every error weaklabel raises on purpose."""
+
+
+class WeaklabelWarning(UserWarning):
+    """Root of every warning weaklabel issues."""
+
+
+# ---------------------------------------------------------------- input and configuration
+class ConfigError(WeaklabelError, ValueError):
+    """The configuration is invalid; the message says which key and why."""
+
+
+class ManifestMismatchError(WeaklabelError, ValueError):
+    """``out_dir`` holds shards of another run (other data, LFs, batch size or classes)."""
+
+
+# ---------------------------------------------------------------- labeling functions
+class LabelingFunctionError(WeaklabelError, RuntimeError):
+    """A labeling function raised while voting. The original exception is the ``__cause__``.
+
+    ``lf_name`` names the LF and ``row`` the row id (``None`` for an error in a vectorised
+    or batch LF, which fails for a whole batch).
+    """
+
+    def __init__(self, message: str, lf_name: str, row: Any) -> None:
+        super().__init__(message, lf_name, row)
+        self.lf_name = lf_name
+        self.row = row
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidVoteError(WeaklabelError, ValueError):
+    """A labeling function returned something that is not a vote in [-1, cardinality - 1]."""
+
+    def __init__(self, message: str, lf_name: str, row: Any, value: Any) -> None:
+        super().__init__(message, lf_name, row, value)
+        self.lf_name = lf_name
+        self.row = row
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# ---------------------------------------------------------------- label models
+class DegenerateFitWarning(WeaklabelWarning):
+    """A fit collapsed (one class takes almost all mass) or was replaced by a safer estimator."""
+
+
+class SourceQualityWarning(WeaklabelWarning):
+    """A source looks worse than random (it votes a class more often when it is wrong)."""
+
+
+# ---------------------------------------------------------------- LLM labelers
+class LLMError(WeaklabelError, RuntimeError):
+    """Base class of the LLM labelers' errors; ``labeler`` names the labeler."""
+
+    def __init__(self, message: str, labeler: str = "") -> None:
+        super().__init__(message)
+        self.labeler = labeler
+
+
+class LLMStatusError(LLMError):
+    """The endpoint answered a non-retryable HTTP status (401, 403, 404, 400, ...)."""
+
+    def __init__(
+        self, message: str, labeler: str, status_code: int, server_message: str = ""
+    ) -> None:
+        super().__init__(message, labeler)
+        self.status_code = status_code
+        self.server_message = server_message  # the server's own words (redacted)
+
+
+class LLMTransportError(LLMError):
+    """Requests kept failing (timeouts, dropped connections, 429/5xx) after every retry."""
+
+
+class LLMResponseError(LLMError):
+    """The endpoint answered 200 with a body that is not a chat completion."""
