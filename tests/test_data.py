@@ -17,6 +17,7 @@ from weaklabel.data import (
     read_uci_youtube,
     wrench_lf_names,
 )
+from weaklabel.exceptions import ClassOrderWarning
 
 # From ../shared/data/*/SOURCE.md and README.md: train (published, after dropping the
 # appended labeled exemplars), valid and test sizes, number of LFs, class names.
@@ -183,7 +184,8 @@ def test_load_table_formats(tmp_path, table, suffix):
         table.to_json(path, orient="records", lines=True)
     else:
         table.to_parquet(path)
-    data, y = load_table(path, text_column="body", label_column="tag")
+    with pytest.warns(ClassOrderWarning, match=r"class order was inferred .*0 = 'ham', 1 = 'spam'"):
+        data, y = load_table(path, text_column="body", label_column="tag")
     assert list(data.columns) == ["text", "tag", "n"]
     assert data["text"].iloc[2] == "007"  # a text that looks like a number stays a string
     assert pd.isna(data["text"].iloc[3])
@@ -205,14 +207,14 @@ def test_load_table_labels(tmp_path):
         0,
     ]
     with pytest.raises(
-        ValueError, match=r"row 1 has the label 'eggs', not one of \['ham', 'spam'\]"
+        ValueError, match=r"row 1 \(line 3\) has the label 'eggs', not one of \['ham', 'spam'\]"
     ):
         load_table(path, label_column="label", class_names=["ham", "spam"])
     pd.DataFrame({"text": ["a", "b"], "label": [0, 2.5]}).to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"row 1 has the label 2\.5; expected a class index"):
+    with pytest.raises(ValueError, match=r"row 1 \(line 3\) has the label 2\.5; expected a class index"):
         load_table(path, label_column="label")
     pd.DataFrame({"text": ["a", "b"], "label": [0, 2]}).to_csv(path, index=False)
-    with pytest.raises(ValueError, match="row 1 has the label 2; expected a class index below 2"):
+    with pytest.raises(ValueError, match=r"row 1 \(line 3\) has the label 2; expected a class index below 2"):
         load_table(path, label_column="label", class_names=["ham", "spam"])
 
 
@@ -236,7 +238,7 @@ def test_load_table_errors_name_file_and_problem(tmp_path):
         load_table(jsonl)
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("text,label\na,1\nb,0,extra\n")
-    with pytest.raises(ValueError, match=r"ragged\.csv: cannot parse as csv: .*line 3"):
+    with pytest.raises(ValueError, match=r"ragged\.csv: line 3 has 3 fields, the header 2"):
         load_table(ragged)
     corrupt = tmp_path / "corrupt.parquet"
     corrupt.write_bytes(b"PAR1 not really")

@@ -121,7 +121,7 @@ def test_table_source_with_seeded_split(tmp_path, shared_data):
     config = {
         "output_dir": str(tmp_path / "run"), "progress": False,
         "data": {"source": "table", "path": str(csv), "text_column": "message",
-                 "label_column": "label"},
+                 "label_column": "label", "class_names": ["ham", "spam"]},
         "lfs": {"modules": ["labeling_functions.sms"]},
         "student": {"kind": "none"},
     }

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
-from fake_openai_server import FakeOpenAIServer, row_text
+import yaml
+from fake_openai_server import FakeOpenAIServer, Status, row_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +35,7 @@ from weaklabel.analysis import lf_summary
 from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
 from weaklabel.config import ConfigError, load_config
 from weaklabel.data import load_table, load_wrench, load_youtube_spam
+from weaklabel.exceptions import OutputDirError
 from weaklabel.fit import main, run
 from weaklabel.label_models import DawidSkene, LabelModel, MajorityVote
 from weaklabel.lf import (
@@ -235,7 +238,7 @@ def test_labels_and_votes_out_of_range_on_real_votes(wrench_dir, cls):
 def test_gold_labels_out_of_range_in_a_table_name_file_and_row(corpus, tmp_path):
     table = tmp_path / "labels.csv"
     corpus.iloc[:30].assign(label=[0, 1, 2] * 10)[["text", "label"]].to_csv(table, index=False)
-    with pytest.raises(ValueError, match=r"labels\.csv: row 2 has the label 2; expected a class index below 2"):
+    with pytest.raises(ValueError, match=r"labels\.csv: row 2 \(line 4\) has the label 2; expected a class index below 2"):
         load_table(table, label_column="label", class_names=["ham", "spam"])
 
 
@@ -554,7 +557,7 @@ def test_a_full_disk_leaves_no_half_written_artifact(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"OSError: cannot write probs.parquet to {out}: ")
+    assert last.startswith(f"weaklabel.exceptions.OutputDirError: cannot write probs.parquet to {out}: ")
     assert last.endswith("File too large; no artifact of this run was kept")
     assert _snapshot(out) == before  # the previous run's artifacts, all of them and only them
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
@@ -635,3 +638,139 @@ def test_a_list_of_strings_with_a_lone_surrogate(regex_lfs):
     L = apply_lfs(regex_lfs, texts, cardinality=2, progress=False)
     for j, lf in enumerate(regex_lfs):
         assert L.votes[:, j].tolist() == _reference(lf, texts), lf.name
+
+
+# ---------------------------------------------------------------- output directory ownership
+def _user_files(folder: Path) -> dict[str, bytes]:
+    """Files a user keeps in what they later name as output_dir."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.md").write_text("my notes\n")
+    (folder / "mine").mkdir(exist_ok=True)
+    (folder / "mine" / "data.csv").write_text("text,label\nhello,0\n")
+    return _snapshot(folder)
+
+
+def test_a_run_never_touches_files_it_did_not_write(tmp_path):
+    out = tmp_path / "run"
+    mine = _user_files(out)
+    first = run(_config(tmp_path, report=True))
+    after = _snapshot(out)
+    assert {name: after[name] for name in mine} == mine  # left alone
+    manifest = json.loads((out / "weaklabel_run.json").read_text())
+    assert "report.html" in manifest["artifacts"] and "notes.md" not in manifest["artifacts"]
+    # A second run without a report removes the first run's report (its own), nothing else.
+    second = run(_config(tmp_path, report=False))
+    after = _snapshot(out)
+    assert not (out / "report.html").exists() and {name: after[name] for name in mine} == mine
+    assert second.splits["train"].L == first.splits["train"].L
+    assert not [p for p in out.iterdir() if p.name.startswith(".weaklabel-staging")]
+
+
+@pytest.mark.parametrize("name", ["report.html", "config.json", "student", "label_model.json"])
+def test_files_under_an_artifact_name_that_no_run_wrote_stop_the_run_before_any_work(tmp_path, name):
+    """The data-loss case: a run deleted (or overwrote) a file it had not written."""
+    out = tmp_path / "run"
+    mine = _user_files(out)
+    if name == "student":
+        (out / "student").mkdir()
+        (out / "student" / "model.bin").write_bytes(b"my own model")
+    else:
+        (out / name).write_text("written by the user")
+    before = _snapshot(out)
+    with pytest.raises(OutputDirError, match=rf"output_dir {re.escape(str(out))} holds {name}, which no weaklabel run wrote"):
+        run(_config(tmp_path))
+    assert _snapshot(out) == before and set(mine) <= set(before)
+    assert not (tmp_path / "cache").exists()  # refused before any LF ran
+
+
+def test_an_output_directory_of_an_earlier_run_with_user_files_added(tmp_path):
+    run(_config(tmp_path, student={"kind": "none"}))
+    out = tmp_path / "run"
+    (out / "student").mkdir()  # the user's, in a run folder whose runs wrote no student
+    (out / "student" / "weights.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(OutputDirError, match="holds student, which no weaklabel run wrote"):
+        run(_config(tmp_path, student={"kind": "tfidf", "options": {"char_ngram_range": None}}))
+    assert (out / "student" / "weights.bin").read_bytes() == b"\x00\x01"
+    (out / "weaklabel_run.json").write_text("{not json")
+    with pytest.raises(OutputDirError, match=r"weaklabel_run\.json is not a weaklabel run manifest"):
+        run(_config(tmp_path))
+    (out / "weaklabel_run.json").unlink()
+    shutil.rmtree(out / "student")
+    with pytest.raises(OutputDirError, match=r"holds config\.json, label_matrix\.npz"):  # a folder with no manifest
+        run(_config(tmp_path))
+
+
+def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "run"
+    target.write_text("a file")
+    with pytest.raises(OutputDirError, match="is a file, not a folder"):
+        run(_config(tmp_path))
+    assert target.read_text() == "a file"
+
+
+# ---------------------------------------------------------------- the command line's error contract
+def _cli(tmp_path: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run([sys.executable, "-m", "weaklabel.fit", "--config", str(path), "--quiet", *extra],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def _assert_clear_error(done: subprocess.CompletedProcess, pattern: str) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and 1 <= len(lines) <= 2, done.stderr
+    assert lines[0].startswith("error: ") and re.search(pattern, done.stderr), done.stderr
+
+
+_FAILING_LF = """
+from weaklabel import labeling_function
+@labeling_function()
+def shouts(x):
+    return 1 if x.text.isupper() and x.missing_field else -1
+"""
+
+
+def test_cli_user_errors_are_one_or_two_lines_and_exit_2(tmp_path, monkeypatch):
+    """One case per category: config, data, LF code, output directory, endpoint refusal."""
+    _assert_clear_error(_cli(tmp_path, _config(tmp_path, studnet={"kind": "none"})),
+                        r"studnet: unknown key")
+    table = tmp_path / "rows.csv"
+    table.write_text("body,label\nhello,0\n")
+    _assert_clear_error(
+        _cli(tmp_path, _config(tmp_path, data={"source": "table", "path": str(table)})),
+        r"rows\.csv: no column 'text'",
+    )
+    (tmp_path / "failing_lfs.py").write_text(_FAILING_LF)
+    done = _cli(tmp_path, _config(tmp_path, lfs={"modules": [str(tmp_path / "failing_lfs.py")]}))
+    _assert_clear_error(done, r"LF .shouts. raised AttributeError.*on row .*failing_lfs\.py:5\)\n"
+                              r"  fix the LF, or set lfs.on_error: abstain")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "report.html").write_text("mine")
+    _assert_clear_error(_cli(tmp_path, _config(tmp_path)), r"holds report\.html, which no weaklabel run wrote")
+    monkeypatch.setenv("FAKE_KEY", "sk-test-refused")
+    with FakeOpenAIServer(script=lambda number, body: Status(401, message="invalid api key")) as server:
+        labeler = {"name": "chat", "backend": "openai", "model": "fake-model", "base_url": server.base_url,
+                   "api_key_env": "FAKE_KEY", "decoding": "text", "prompt": "Spam?\n{text}",
+                   "labels": {"spam": 1, "ham": 0}, "options": FAST_LLM}
+        done = _cli(tmp_path, _config(tmp_path, "run2", llm_labelers=[labeler], data={"source": "bundled", "max_rows": 50}))
+        assert server.stats()["requests"] >= 1
+    _assert_clear_error(done, r"401")
+    assert "sk-test-refused" not in done.stderr
+
+
+_BUG = """
+import weaklabel.pipeline
+from weaklabel import keyword_lf
+def _broken(*args, **kwargs):
+    return {}["no such key"]  # a bug inside weaklabel, simulated
+weaklabel.pipeline._evaluate = _broken
+LFS = [keyword_lf("subscribe", ["subscribe"], 1)]
+"""
+
+
+def test_cli_internal_bugs_keep_their_traceback_and_exit_1(tmp_path):
+    (tmp_path / "bug_lfs.py").write_text(_BUG)
+    done = _cli(tmp_path, _config(tmp_path, lfs={"modules": [str(tmp_path / "bug_lfs.py")]}))
+    assert done.returncode == 1 and "Traceback (most recent call last)" in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "KeyError: 'no such key'"

@@ -1,6 +1,7 @@
 """Loaders: WRENCH label-matrix datasets, CSV/JSONL/Parquet tables, and the raw spam corpora.
 
-Every loader fails with an error naming the file, the line or row, and the problem.
+Every loader fails with a :class:`~weaklabel.exceptions.DataError` naming the file, the line
+or row, the problem and the fix; none guesses what an ambiguous file means.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -16,6 +18,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from weaklabel.exceptions import (
+    ClassOrderWarning,
+    DataError,
+    DataFileNotFoundError,
+    MissingColumnError,
+)
+from weaklabel.lf import repeated_names
 from weaklabel.matrix import LabelMatrix
 
 __all__ = [
@@ -42,16 +51,16 @@ class LabeledData(NamedTuple):
 
 def _read_json(path: Path) -> Any:
     if not path.is_file():
-        raise FileNotFoundError(f"missing file: {path}")
+        raise DataFileNotFoundError(f"missing file: {path}")
     try:
         with path.open(encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
-        raise ValueError(
+        raise DataError(
             f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
 
 
 def _row_ids(keys: list[str]) -> pd.Index:
@@ -71,7 +80,7 @@ def _labeled_duplicates(file: Path, entries: dict[str, Any], labeled_ids: Any) -
     """
     ids = labeled_ids.get("labeled_ids", []) if isinstance(labeled_ids, dict) else labeled_ids
     if not isinstance(ids, list):
-        raise ValueError(f"{file}: expected a list of ids, got {type(ids).__name__}")
+        raise DataError(f"{file}: expected a list of ids, got {type(ids).__name__}")
     listed = {str(key) for key in ids} & set(entries)
 
     def text(key: str) -> str:
@@ -135,13 +144,13 @@ def load_wrench(
     """
     folder = Path(path)
     if split not in _SPLITS:
-        raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
+        raise DataError(f"split must be one of {_SPLITS}, got {split!r}")
     if not folder.is_dir():
-        raise FileNotFoundError(f"no WRENCH dataset folder at {folder}")
+        raise DataFileNotFoundError(f"no WRENCH dataset folder at {folder}")
     file = folder / f"{split}.json"
     entries = _read_json(file)
     if not isinstance(entries, dict):
-        raise ValueError(
+        raise DataError(
             f"{file}: expected a JSON object of id -> example, got {type(entries).__name__}"
         )
     class_names = _wrench_class_names(folder)
@@ -156,16 +165,16 @@ def load_wrench(
         entry = entries[key]
         for field in ("label", "weak_labels", "data"):
             if not isinstance(entry, dict) or field not in entry:
-                raise ValueError(f"{file}: example {key!r} has no {field!r} field")
+                raise DataError(f"{file}: example {key!r} has no {field!r} field")
         weak = entry["weak_labels"]
         if not isinstance(weak, list):
-            raise ValueError(
+            raise DataError(
                 f"{file}: example {key!r} has weak_labels {weak!r:.60}, expected a list"
             )
         if width is None:
             width = len(weak)
         elif len(weak) != width:
-            raise ValueError(
+            raise DataError(
                 f"{file}: example {key!r} has {len(weak)} weak labels, earlier ones have {width}"
             )
         votes.append(weak)
@@ -185,7 +194,7 @@ def load_wrench(
             vote_array, names, cardinality=cardinality, class_names=class_names, index=index
         )
     except ValueError as exc:
-        raise ValueError(f"{file}: {exc}") from exc
+        raise DataError(f"{file}: {exc}") from exc
     return LabeledData(data, L, y)
 
 
@@ -200,17 +209,17 @@ def load_wrench_stack(
     come from the first dataset. ``options`` go to :func:`load_wrench`.
     """
     if not paths:
-        raise ValueError("load_wrench_stack needs at least one dataset folder")
+        raise DataError("load_wrench_stack needs at least one dataset folder")
     parts = [load_wrench(path, split, **options) for path in paths]
     first = parts[0]
     for path, part in zip(paths[1:], parts[1:], strict=True):
         if not part.L.index.equals(first.L.index):
-            raise ValueError(
+            raise DataError(
                 f"{path} ({split}) has other examples than {paths[0]}: they cannot be stacked"
             )
         differ = np.flatnonzero(part.y != first.y)
         if differ.size:
-            raise ValueError(
+            raise DataError(
                 f"{path} ({split}) gives example {first.L.index[differ[0]]!r} gold label "
                 f"{part.y[differ[0]]}, {paths[0]} gives {first.y[differ[0]]}"
             )
@@ -235,7 +244,7 @@ def _int_table(
     )
     where = f" (column {j})" if what == "weak label" else ""
     below = f" below {cardinality}" if cardinality is not None else ""
-    raise ValueError(
+    raise DataError(
         f"{file}: example {key!r} has the {what} {v!r}{where}; expected -1 or a class index{below}"
     )
 
@@ -246,34 +255,157 @@ def _wrench_class_names(folder: Path) -> list[str] | None:
         return None
     mapping = _read_json(file)
     if not isinstance(mapping, dict):
-        raise ValueError(
+        raise DataError(
             f"{file}: expected a JSON object of class index -> name, got {type(mapping).__name__}"
         )
     try:
         return [str(mapping[str(i)]) for i in range(len(mapping))]
     except KeyError as exc:
-        raise ValueError(
+        raise DataError(
             f"{file}: class indices must be 0..{len(mapping) - 1}, missing {exc}"
         ) from exc
 
 
 # ---------------------------------------------------------------- tables
+_DELIMITED = {"csv": ",", "tsv": "\t"}
+_SCANNED_OPTIONS = {"sep", "dtype", "encoding", "quotechar"}
+"""``read_options`` the strict pre-scan of a CSV/TSV file understands; with others it is skipped."""
+
+
+class _Scan(NamedTuple):
+    """What a strict read of a delimited file found: its header and where each record starts."""
+
+    header: list[str]
+    record_lines: list[int]
+
+
+def _delimiter(path: Path, kind: str, encoding: str) -> str:
+    """The delimiter of a ``.txt`` table, read from its header: a comma or a tab, never a guess
+    between both."""
+    if kind in _DELIMITED:
+        return _DELIMITED[kind]
+    with path.open(encoding=encoding, errors="replace") as handle:
+        header = handle.readline()
+    commas, tabs = "," in header, "\t" in header
+    if commas == tabs:
+        raise DataError(
+            f"{path}: cannot tell whether this .txt table is comma- or tab-separated "
+            f"(its header has {'both' if commas else 'neither'}); rename it to .csv or .tsv "
+            "or pass format='csv' or format='tsv'"
+        )
+    return "," if commas else "\t"
+
+
+def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str) -> _Scan:
+    """Read the file once with the strict rules of RFC 4180 (a quoted field ends with a quote
+    followed by the delimiter or the line end) and count its records.
+
+    Why: pandas' reader is lenient. A damaged quote makes it read the following lines as
+    part of one text, merging rows without a word; a short row is filled with missing
+    values. Here each of those is an error naming the line.
+    """
+    lines: list[int] = []
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=sep, quotechar=quotechar, strict=True)
+            header: list[str] | None = None
+            start = 1
+            for record in reader:
+                if record:
+                    if header is None:
+                        header = record
+                    else:
+                        if len(record) != len(header):
+                            _raise_width(path, header, record, start, reader.line_num)
+                        lines.append(start)
+                start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(
+            f"{path}: line {reader.line_num}: {exc}; a quote opens a field that does not close "
+            f"where it should (the rows after it would merge into one text). Double the quotes "
+            f'inside quoted texts ("" for "), or quote the whole text'
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not {encoding} text (byte {exc.start} of a read block): {exc.reason}; "
+            "save it as UTF-8 or pass encoding="
+        ) from exc
+    if header is None:
+        raise DataError(f"{path}: the file is empty (no header line)")
+    repeated = repeated_names(header)
+    if repeated:
+        raise DataError(
+            f"{path}: the header names the columns {repeated} more than once; "
+            "rename them so that each column has its own name"
+        )
+    return _Scan(header, lines)
+
+
+def _raise_width(path: Path, header: list[str], record: list[str], start: int, end: int) -> None:
+    where = f"line {start}" if start == end else f"lines {start}-{end}"
+    merged = " (a quoted text spans lines: check its quotes)" if end > start else ""
+    raise DataError(
+        f"{path}: {where} has {len(record)} fields, the header {len(header)}{merged}; "
+        "quote texts that contain the delimiter, and give every row all columns"
+    )
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records = []
+
+    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        repeated = repeated_names(keys)
+        if repeated:
+            raise DataError(f"{path}: line {lineno} names the keys {repeated} more than once")
+        return dict(pairs)
+
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line, object_pairs_hook=no_repeats)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: malformed JSON on line {lineno}: {exc.msg}") from exc
+                raise DataError(f"{path}: malformed JSON on line {lineno}: {exc.msg}") from exc
             if not isinstance(record, dict):
-                raise ValueError(
+                raise DataError(
                     f"{path}: line {lineno} holds a {type(record).__name__}, expected an object"
                 )
             records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def _read_parquet(path: Path, **read_options: Any) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    repeated = repeated_names(names)
+    if repeated:
+        raise DataError(f"{path}: the columns {repeated} appear more than once; rename them")
+    return pd.read_parquet(path, **read_options)
+
+
+def _read(path: Path, kind: str, text_column: str, read_options: dict[str, Any]) -> tuple[pd.DataFrame, list[int] | None]:
+    """The table, and for CSV/TSV the line where each row starts (for error messages)."""
+    if kind in ("jsonl", "ndjson"):
+        return _read_jsonl(path), None
+    if kind == "parquet":
+        return _read_parquet(path, **read_options), None
+    encoding = read_options.get("encoding", "utf-8-sig")
+    sep = read_options.pop("sep", None) or _delimiter(path, kind, encoding)
+    read_options.setdefault("dtype", {text_column: str})
+    read_options.setdefault("encoding", encoding)
+    scan = None
+    if set(read_options) <= _SCANNED_OPTIONS:
+        scan = _scan_delimited(path, sep, encoding, read_options.get("quotechar", '"'))
+    data = pd.read_csv(path, sep=sep, **read_options)
+    if scan is not None and len(data) != len(scan.record_lines):
+        raise DataError(
+            f"{path}: read strictly the file holds {len(scan.record_lines)} rows, read leniently "
+            f"{len(data)}; its quoting is ambiguous. Check the quotes, or load it yourself"
+        )
+    return data, None if scan is None else scan.record_lines
 
 
 def load_table(
@@ -289,77 +421,132 @@ def load_table(
 
     The text column is renamed ``text`` (what keyword and regex LFs read by default); in
     CSV/TSV files it is read as strings even where a text looks like a number. Labels may
-    be class indices or class names; names are mapped through ``class_names`` (default: the
-    sorted distinct names, stored in ``data.attrs["class_names"]``). Returns ``(data, y)``,
-    ``y`` being ``None`` without ``label_column`` and ``-1`` where a row has no label.
+    be class indices or class names; names are mapped through ``class_names``, in that
+    order. Without ``class_names`` the names found are sorted, with a
+    :class:`~weaklabel.exceptions.ClassOrderWarning` (the order decides which index is
+    which class), and stored in ``data.attrs["class_names"]``. Returns ``(data, y)``, ``y``
+    being ``None`` without ``label_column`` and ``-1`` where a row has no label.
+
+    Nothing is guessed: a header naming a column twice, a damaged quote that would merge
+    rows, a row with too few or too many fields, texts that are not strings, labels mixing
+    indices and names or outside ``class_names`` — each is a
+    :class:`~weaklabel.exceptions.DataError` naming the file, the line or row, and the fix.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"missing file: {path}")
+        raise DataFileNotFoundError(f"missing file: {path}")
     kind = (format or path.suffix.lstrip(".")).lower()
     if kind not in ("csv", "tsv", "txt", "jsonl", "ndjson", "parquet"):
-        raise ValueError(f"{path}: unknown table format {kind!r}; use csv, tsv, jsonl or parquet")
+        raise DataError(f"{path}: unknown table format {kind!r}; use csv, tsv, jsonl or parquet")
     try:
-        if kind in ("csv", "tsv", "txt"):
-            sep = read_options.pop("sep", "\t" if kind == "tsv" else ",")
-            read_options.setdefault("dtype", {text_column: str})
-            data = pd.read_csv(path, sep=sep, **read_options)
-        elif kind in ("jsonl", "ndjson"):
-            data = _read_jsonl(path)
-        else:
-            data = pd.read_parquet(path, **read_options)
-    except ValueError as exc:
-        if str(exc).startswith(f"{path}: "):  # already names the file and line
-            raise
-        raise ValueError(f"{path}: cannot parse as {kind}: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot parse as {kind}: {exc}") from exc
+        data, lines = _read(path, kind, text_column, dict(read_options))
+    except DataError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' and pyarrow's errors
+        raise DataError(f"{path}: cannot parse as {kind}: {exc}") from exc
     for column in (text_column, label_column):
         if column is not None and column not in data.columns:
-            raise KeyError(f"{path}: no column {column!r}; columns are {list(data.columns)}")
+            raise MissingColumnError(
+                f"{path}: no column {column!r}; columns are {list(data.columns)} "
+                f"(set data.{'text' if column == text_column else 'label'}_column)"
+            )
     if text_column != "text":
         if "text" in data.columns:
-            raise ValueError(
+            raise DataError(
                 f"{path}: text_column={text_column!r} would be renamed 'text', "
                 "but the table already has a 'text' column"
             )
         data = data.rename(columns={text_column: "text"})
         if label_column == text_column:
             label_column = "text"
+    _check_texts(path, data["text"], text_column, lines)
     if label_column is None:
         return data, None
-    y, names = _encode_labels(path, data[label_column], class_names)
+    y, names = _encode_labels(path, data[label_column], class_names, lines)
     if names is not None:
         data.attrs["class_names"] = names
     return data, y
 
 
+def _where(pos: int, lines: list[int] | None) -> str:
+    return f"row {pos} (line {lines[pos]})" if lines is not None else f"row {pos}"
+
+
+def _check_texts(path: Path, texts: pd.Series, column: str, lines: list[int] | None) -> None:
+    """Every text is a string or missing: a number, list or object in the text column is an
+    error (a JSONL ``"text": 42`` or a numeric Parquet column), not a text read as ``'42'``."""
+    if pd.api.types.is_string_dtype(texts.dtype) and texts.dtype != object:
+        return
+    bad = ~texts.map(lambda v: isinstance(v, str) or (pd.api.types.is_scalar(v) and bool(pd.isna(v))))
+    if pd.api.types.is_float_dtype(texts.dtype) and texts.isna().all():
+        return  # a column with no text at all: every row is a missing text
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        value = _py(texts.iloc[pos])
+        raise DataError(
+            f"{path}: {_where(pos, lines)} has {value!r:.60} ({type(value).__name__}) in the text column "
+            f"{column!r}, and {int(bad.sum())} rows hold no string there; texts must be strings "
+            "(quote them in JSON, or convert the column)"
+        )
+
+
 def _encode_labels(
-    path: Path, labels: pd.Series, class_names: list[str] | None
+    path: Path, labels: pd.Series, class_names: list[str] | None, lines: list[int] | None = None
 ) -> tuple[np.ndarray, list[str] | None]:
     """Class indices for the labels (-1 where missing), and the class names if known."""
     present = labels.dropna()
+    if class_names is not None:
+        repeated = repeated_names([str(name) for name in class_names])
+        if repeated:
+            raise DataError(f"class_names names {repeated} more than once; each class needs its own name")
+    if not pd.api.types.is_numeric_dtype(present):
+        as_text = present.astype(str).str.strip()
+        numeric = as_text.str.fullmatch(r"-?\d+")
+        if numeric.all() and len(present) and not (class_names and set(as_text) <= set(class_names)):
+            labels = labels.map(lambda v: int(str(v).strip()) if pd.notna(v) else np.nan)
+            present = labels.dropna()
+        elif numeric.any() and not numeric.all() and not class_names:
+            pos = labels.index.get_loc(numeric[numeric].index[0])
+            raise DataError(
+                f"{path}: the label column mixes class indices ({as_text[numeric].iloc[0]!r} at "
+                f"{_where(int(pos), lines)}) and class names ({as_text[~numeric].iloc[0]!r}); "
+                "use one or the other, and give data.class_names"
+            )
     if pd.api.types.is_numeric_dtype(present):
         values = labels.astype("float64").fillna(-1).to_numpy()
         upper = len(class_names) if class_names is not None else np.inf
         bad = (values != np.round(values)) | (values < -1) | (values >= upper)
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{path}: row {pos} has the label {_py(labels.iloc[pos])!r}; expected a class index"
+            raise DataError(
+                f"{path}: {_where(pos, lines)} has the label {_py(labels.iloc[pos])!r}; expected a class index"
                 + (f" below {len(class_names)}" if class_names is not None else "")
                 + " (or a missing value)"
             )
         return values.astype(np.int64), class_names
-    names = list(class_names) if class_names is not None else sorted(present.astype(str).unique())
+    found = sorted(present.astype(str).unique())
+    if class_names is None:
+        names = found
+        warnings.warn(
+            f"{path}: the class order was inferred by sorting the label names: "
+            + ", ".join(f"{i} = {name!r}" for i, name in enumerate(names))
+            + "; give class_names (data.class_names) in the order your LFs and prompts use",
+            ClassOrderWarning,
+            stacklevel=3,
+        )
+    else:
+        names = [str(name) for name in class_names]
     lookup = {name: i for i, name in enumerate(names)}
-    encoded = labels.map(lambda v: lookup.get(str(v), -2) if pd.notna(v) else -1).to_numpy(
-        dtype=np.int64
-    )
+    encoded = labels.map(lambda v: lookup.get(str(v), -2) if pd.notna(v) else -1).to_numpy(dtype=np.int64)
     if (encoded == -2).any():
         pos = int(np.flatnonzero(encoded == -2)[0])
-        raise ValueError(
-            f"{path}: row {pos} has the label {_py(labels.iloc[pos])!r}, not one of {names}"
+        unknown = sorted(set(found) - set(names))
+        near = {u: n for u in unknown for n in names if u.strip().casefold() == n.strip().casefold()}
+        hint = f" ({', '.join(f'{u!r} differs from {n!r} only in case or spaces' for u, n in near.items())})" if near else ""
+        raise DataError(
+            f"{path}: {_where(pos, lines)} has the label {_py(labels.iloc[pos])!r}, not one of {names}; "
+            f"{int((encoded == -2).sum())} rows hold labels outside class_names: {unknown[:10]}{hint}. "
+            "Fix the labels or the class_names"
         )
     return encoded, names
 
@@ -379,23 +566,23 @@ def read_uci_youtube(folder: str | Path) -> pd.DataFrame:
     folder = Path(folder)
     files = sorted(folder.glob("Youtube0*.csv"))
     if not files:
-        raise FileNotFoundError(f"no Youtube0*.csv files in {folder}")
+        raise DataFileNotFoundError(f"no Youtube0*.csv files in {folder}")
     frames = []
     for file in files:
         try:
             frame = pd.read_csv(file, encoding="utf-8-sig", dtype={"CONTENT": str})
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{file}: cannot parse as CSV: {exc}") from exc
+            raise DataError(f"{file}: cannot parse as CSV: {exc}") from exc
         missing = {"COMMENT_ID", "AUTHOR", "DATE", "CONTENT", "CLASS"} - set(frame.columns)
         if missing:
-            raise KeyError(f"{file}: missing columns {sorted(missing)}")
+            raise MissingColumnError(f"{file}: missing columns {sorted(missing)}")
         for column in ("CONTENT", "CLASS"):
             if frame[column].isna().any():
                 pos = int(np.flatnonzero(frame[column].isna().to_numpy())[0])
-                raise ValueError(f"{file}: row {pos} has no {column}")
+                raise DataError(f"{file}: row {pos} has no {column}")
         if not frame["CLASS"].isin([0, 1]).all():
             pos = int(np.flatnonzero(~frame["CLASS"].isin([0, 1]).to_numpy())[0])
-            raise ValueError(
+            raise DataError(
                 f"{file}: row {pos} has CLASS {_py(frame['CLASS'].iloc[pos])!r}, expected 0 or 1"
             )
         frames.append(
@@ -419,14 +606,14 @@ def read_uci_sms(path: str | Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / "SMSSpamCollection"
     if not path.is_file():
-        raise FileNotFoundError(f"missing file: {path}")
+        raise DataFileNotFoundError(f"missing file: {path}")
     texts, labels = [], []
     with path.open(encoding="utf-8") as handle:
         for lineno, row in enumerate(
             csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1
         ):
             if len(row) != 2 or row[0] not in ("ham", "spam"):
-                raise ValueError(f"{path}: line {lineno} is not 'ham|spam<TAB>text': {row!r:.80}")
+                raise DataError(f"{path}: line {lineno} is not 'ham|spam<TAB>text': {row!r:.80}")
             labels.append(int(row[0] == "spam"))
             texts.append(row[1])
     return pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64)})
@@ -442,9 +629,9 @@ def load_youtube_spam(
     Source and licence (CC BY 4.0): ``weaklabel/datasets/youtube_spam/SOURCE.md``.
     """
     if split is not None and split not in _SPLITS:
-        raise ValueError(f"split must be one of {_SPLITS} or None, got {split!r}")
+        raise DataError(f"split must be one of {_SPLITS} or None, got {split!r}")
     if not 0 <= valid_fraction < 1:
-        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
+        raise DataError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
     folder = resources.files("weaklabel.datasets") / "youtube_spam"
     with resources.as_file(folder) as local:
         data = read_uci_youtube(local)

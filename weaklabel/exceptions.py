@@ -15,7 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ClassOrderWarning",
     "ConfigError",
+    "DataError",
+    "DataFileNotFoundError",
     "DegenerateFitWarning",
     "InvalidVoteError",
     "LLMError",
@@ -24,6 +27,8 @@ __all__ = [
     "LLMTransportError",
     "LabelingFunctionError",
     "ManifestMismatchError",
+    "MissingColumnError",
+    "OutputDirError",
     "SourceQualityWarning",
     "WeaklabelError",
     "WeaklabelWarning",
@@ -45,6 +50,31 @@ class ConfigError(WeaklabelError, ValueError):
 
 class ManifestMismatchError(WeaklabelError, ValueError):
     """``out_dir`` holds shards of another run (other data, LFs, batch size or classes)."""
+
+
+class DataError(WeaklabelError, ValueError):
+    """A data file cannot be read without guessing: the message names the file, the row or
+    column, and the fix."""
+
+
+class DataFileNotFoundError(DataError, FileNotFoundError):
+    """A data file or folder does not exist."""
+
+
+class ClassOrderWarning(WeaklabelWarning):
+    """The order of the classes was inferred (sorted label names), not given by the user."""
+
+
+class MissingColumnError(DataError, KeyError):
+    """The data lacks a column the configuration names."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+class OutputDirError(WeaklabelError, OSError):
+    """The output directory cannot take the run's artifacts: it cannot be written, or it
+    holds files that no weaklabel run wrote under the names the run would write."""
 
 
 # ---------------------------------------------------------------- labeling functions

@@ -9,6 +9,11 @@ Command line::
 
     python -m weaklabel.fit --config configs/youtube_demo.yaml --set student.kind=none
 
+Exit status: 0 when the run completes; 2 with a short message on stderr (the problem and
+the fix, no traceback) when the cause is the user's to fix — the config, the data, an LF,
+the output directory, an endpoint that refuses; 1 with a traceback for anything else (a
+bug in weaklabel); 130 when interrupted.
+
 Python::
 
     from weaklabel.fit import run
@@ -20,16 +25,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from weaklabel.config import ConfigError, FitConfig, load_config
+from weaklabel.config import FitConfig, load_config
+from weaklabel.exceptions import LabelingFunctionError, WeaklabelError
 from weaklabel.pipeline import run_pipeline
 from weaklabel.run_result import RunResult
 
-__all__ = ["main", "options_help", "run"]
+__all__ = ["error_message", "main", "options_help", "run"]
 
 logger = logging.getLogger("weaklabel")
 
@@ -102,6 +109,33 @@ def _print_summary(result: RunResult) -> None:
     print(f"\nArtifacts in {result.output_dir}/ (open report.html)")
 
 
+def _where_it_failed(error: BaseException) -> str:
+    """``file:line`` of the innermost frame of ``error``'s traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+
+
+def error_message(error: WeaklabelError) -> str:
+    """What the command line prints for an error the user can fix: the problem and the fix.
+
+    An LF that raised is named with the row, the line of its code that failed and the
+    setting that makes it abstain instead; an LLM labeler's error wrapped by the applier is
+    shown as the labeler's own message.
+    """
+    cause = error.__cause__
+    if isinstance(error, LabelingFunctionError) and isinstance(cause, WeaklabelError):
+        return error_message(cause)
+    message = str(error).strip()
+    if isinstance(error, LabelingFunctionError) and cause is not None:
+        first = message.splitlines()[0]
+        where = _where_it_failed(cause)
+        message = (
+            f"{first}{f' (at {where})' if where else ''}\n"
+            "  fix the LF, or set lfs.on_error: abstain to let it abstain on such rows"
+        )
+    return f"error: {message}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -114,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.quiet:
             config.progress = False
         result = run_pipeline(config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except WeaklabelError as exc:
+        print(error_message(exc), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: cached LF votes and LLM answers are kept; rerun to continue", file=sys.stderr)
+        return 130
     _print_summary(result)
     return 0
 

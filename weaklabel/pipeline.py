@@ -2,21 +2,29 @@
 
 load -> apply LFs and LLM labelers -> label matrix -> label model -> probabilistic labels
 -> student -> evaluation on every gold split -> artifacts. Each step logs one line;
-long steps show a progress bar. Everything expensive is checked for feasibility first
-(modules import, columns exist, there are votes), and LF votes are cached by content so
-a rerun with the same config and data does not recompute them.
+long steps show a progress bar.
+
+Everything is checked before the first LF runs or the first request is sent
+(:func:`prepare_run`): the data is read, the LF modules import, the columns they and the
+prompts read exist, the LLM labelers' settings and label maps fit the classes, the label
+model and the student accept their options (the label model is fitted on a small synthetic
+vote matrix, so its own checks run), and the output directory may take the artifacts. LF
+votes are cached by content, so a rerun with the same config, LF code and data does not
+recompute them.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import inspect
 import logging
 import re
 import string
-import tempfile
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from weaklabel.apply import apply_lfs
+from weaklabel.artifacts import check_output_dir, write_artifacts
 from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig
 from weaklabel.data import load_table, load_wrench, load_youtube_spam
 from weaklabel.lf import ABSTAIN, BaseLabelingFunction, load_lfs, repeated_names
@@ -31,7 +40,16 @@ from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
 from weaklabel.run_result import RunResult, Split
 
-__all__ = ["RunResult", "Split", "build_label_model", "build_student", "load_splits", "run_pipeline"]
+__all__ = [
+    "RunPlan",
+    "RunResult",
+    "Split",
+    "build_label_model",
+    "build_student",
+    "load_splits",
+    "prepare_run",
+    "run_pipeline",
+]
 
 logger = logging.getLogger("weaklabel")
 SPLITS = ("train", "valid", "test")
@@ -235,7 +253,17 @@ def _apply_cached(
     return L
 
 
-def _build_llm_labeler(spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split]):
+def _build_llm_labeler(
+    spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split], cardinality: int
+) -> Any:
+    """The configured labeler, its settings checked (nothing is sent)."""
+    where = f"llm_labelers[{spec.name}]"
+    outside = {word: vote for word, vote in spec.labels.items() if not -1 <= vote < cardinality}
+    if outside:
+        raise ConfigError(
+            f"{where}.labels maps {outside} outside the run's {cardinality} classes; "
+            f"map each answer word to a class index in 0..{cardinality - 1}, or -1 to abstain"
+        )
     try:
         from weaklabel.llm import LLMLabeler, PromptTemplate
     except ImportError as exc:  # pragma: no cover - the llm package ships with weaklabel
@@ -244,17 +272,17 @@ def _build_llm_labeler(spec: LLMLabelerConfig, config: FitConfig, cache_dir: Pat
     if spec.decoding is not None:
         options["decoding"] = spec.decoding
     prompt: Any = spec.prompt
-    if spec.few_shot:
-        valid = splits["valid"]
-        if not valid.has_gold:
-            raise ConfigError(f"llm_labelers[{spec.name}].few_shot needs gold labels on the valid split")
-        known = valid.y >= 0  # type: ignore[operator]
-        prompt = PromptTemplate.few_shot(
-            spec.prompt, valid.data[known], valid.y[known], spec.labels,  # type: ignore[index]
-            k=spec.few_shot, seed=config.seed, name=spec.name,
-        )
-    model = None if spec.backend == "local" and spec.model == "default" else spec.model
     try:
+        if spec.few_shot:
+            valid = splits["valid"]
+            if not valid.has_gold:
+                raise ConfigError(f"{where}.few_shot needs gold labels on the valid split")
+            known = valid.y >= 0  # type: ignore[operator]
+            prompt = PromptTemplate.few_shot(
+                spec.prompt, valid.data[known], valid.y[known], spec.labels,  # type: ignore[index]
+                k=spec.few_shot, seed=config.seed, name=spec.name,
+            )
+        model = None if spec.backend == "local" and spec.model == "default" else spec.model
         return LLMLabeler(
             spec.name,
             prompt,
@@ -270,36 +298,54 @@ def _build_llm_labeler(spec: LLMLabelerConfig, config: FitConfig, cache_dir: Pat
             **options,
         )
     except (TypeError, ValueError, FileNotFoundError) as exc:
-        raise ConfigError(f"llm_labelers[{spec.name}]: {exc}") from exc
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _open_llm_caches(labelers: list[Any]) -> None:
+    """Open each labeler's answer cache now: a corrupt or unusable one stops the run before
+    any request, and is left as it is."""
+    for labeler in labelers:
+        if not labeler.use_cache or labeler.cache_path is None:
+            continue
+        try:
+            labeler.cache  # noqa: B018 - opens (and checks) the SQLite file
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"llm_labelers[{labeler.name}]: {exc}") from exc
 
 
 def _run_llm_labelers(
-    config: FitConfig, splits: dict[str, Split], cardinality: int, cache_dir: Path
+    labelers: list[Any], splits: dict[str, Split], cardinality: int, progress: bool
 ) -> dict[str, dict[str, Any]]:
     """Calibrate (log-prob decoding, on valid gold), apply to every split, and sum the usage."""
-    labelers = [_build_llm_labeler(spec, config, cache_dir, splits) for spec in config.llm_labelers]
     valid = splits["valid"]
     reports: dict[str, dict[str, Any]] = {labeler.name: {} for labeler in labelers}
     for labeler in labelers:
         if labeler.decoding_ == "logprobs" and valid.has_gold:
             known = valid.y >= 0  # type: ignore[operator]
-            labeler.calibrate(valid.data[known], valid.y[known], progress=config.progress)  # type: ignore[index]
+            labeler.calibrate(valid.data[known], valid.y[known], progress=progress)  # type: ignore[index]
     for split in splits.values():
         if not len(split.data):
             continue
-        split.votes.append(apply_lfs(labelers, split.data, cardinality=cardinality, progress=config.progress))
+        split.votes.append(apply_lfs(labelers, split.data, cardinality=cardinality, progress=progress))
         for labeler in labelers:
             _add_usage(reports[labeler.name], labeler.report_.as_dict())
     return reports
 
 
 def _add_usage(total: dict[str, Any], report: dict[str, Any]) -> None:
-    """Sum one split's LLM usage into the run's total (counts add up; labels stay)."""
+    """Sum one split's LLM usage into the run's total: counts add up (also counts by kind,
+    such as failures per kind), labels stay."""
     for key, value in report.items():
         if key == "rows_per_second":
             continue
         if isinstance(value, int | float) and not isinstance(value, bool) and value is not None:
             total[key] = total.get(key, 0) + value
+        elif isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values()):
+            counts = total.setdefault(key, {})
+            for kind, count in value.items():
+                counts[kind] = counts.get(kind, 0) + count
         elif key not in total:
             total[key] = value
     if total.get("wall_time"):
@@ -307,31 +353,40 @@ def _add_usage(total: dict[str, Any], report: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- models
+_LABEL_MODELS = {
+    "label_model": "LabelModel",
+    "majority_vote": "MajorityVote",
+    "dawid_skene": "DawidSkene",
+    "snorkel": "SnorkelLabelModel",
+    "stacked": "StackedLabelModel",
+}
+
+
 def build_label_model(kind: str, options: dict[str, Any], cardinality: int, seed: int) -> Any:
     """The configured label model, unfitted."""
     from weaklabel import label_models
 
-    classes = {
-        "label_model": "LabelModel",
-        "majority_vote": "MajorityVote",
-        "dawid_skene": "DawidSkene",
-        "snorkel": "SnorkelLabelModel",
-        "stacked": "StackedLabelModel",
-    }
-    cls = getattr(label_models, classes[kind])
-    params = inspect.signature(cls).parameters
-    kwargs = dict(options)
-    if "cardinality" in params:
-        kwargs.setdefault("cardinality", cardinality)
-    if "random_state" in params:
-        kwargs.setdefault("random_state", seed)
+    cls = getattr(label_models, _LABEL_MODELS[kind])
+    return _construct(cls, options, "label_model.options", cardinality=cardinality, random_state=seed)
+
+
+def _construct(cls: type, options: dict[str, Any], key: str, **defaults: Any) -> Any:
+    """``cls(**options)`` with the run's ``defaults`` where ``cls`` takes them; an option
+    ``cls`` does not take is named, with the closest it does."""
+    params = [name for name in inspect.signature(cls).parameters if name != "self"]
+    for name in options:
+        if name not in params:
+            close = difflib.get_close_matches(name, params, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{key}.{name}: {cls.__name__} has no option {name!r}; {hint}it takes {params}")
+    kwargs = {**{k: v for k, v in defaults.items() if k in params}, **options}
     try:
         return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"label_model.options: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
 
 
-def _trusted_sources(config: FitConfig, train: Split) -> list[str]:
+def _trusted_sources(config: FitConfig, source_names: list[str]) -> list[str]:
     """The stacked label model's default trusted family: every source but the LLM labelers."""
     if not config.llm_labelers:
         raise ConfigError(
@@ -340,7 +395,52 @@ def _trusted_sources(config: FitConfig, train: Split) -> list[str]:
             "label_model.options.trusted"
         )
     llm = {spec.name for spec in config.llm_labelers}
-    return [name for name in train.L.lf_names if name not in llm]
+    return [name for name in source_names if name not in llm]
+
+
+def _synthetic_votes(source_names: list[str], cardinality: int, class_names: list[str] | None) -> LabelMatrix:
+    """A small vote matrix of the run's shape (sources, classes) where every source is
+    better than chance: the label model's checks run on it without touching the data."""
+    rng = np.random.default_rng(0)
+    n_rows = 60 * cardinality
+    truth = np.arange(n_rows) % cardinality
+    noise = rng.integers(0, cardinality, size=(n_rows, len(source_names)))
+    votes = np.where(rng.random(noise.shape) < 0.75, truth[:, None], noise)
+    votes[rng.random(noise.shape) < 0.3] = ABSTAIN
+    return LabelMatrix(votes, source_names, cardinality=cardinality, class_names=class_names)
+
+
+def _check_label_model(
+    model: Any, config: FitConfig, source_names: list[str], cardinality: int,
+    class_names: list[str] | None, with_dev: bool,
+) -> None:
+    """Fit a copy of ``model`` on a synthetic vote matrix, so that every option is checked by
+    the model's own code before any vote is paid for. A failure that the model's defaults
+    share comes from the synthetic votes, not the options, and is not reported."""
+    from sklearn.base import clone
+
+    synthetic = _synthetic_votes(source_names, cardinality, class_names)
+    truth = np.arange(synthetic.n_rows) % cardinality
+    fit_kwargs = {"y_dev": truth, "L_dev": synthetic} if with_dev else {}
+
+    def trial(candidate: Any) -> Exception | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                candidate.fit(synthetic, **_supported(candidate.fit, fit_kwargs))
+        except (TypeError, ValueError, ImportError) as exc:
+            return exc
+        return None
+
+    error = trial(clone(model))
+    if error is None:
+        return
+    if trial(build_label_model(config.label_model.kind, {}, cardinality, config.seed)) is not None:
+        logger.debug("label model check skipped: the defaults fail on synthetic votes too (%s)", error)
+        return
+    if isinstance(error, ImportError):
+        raise ConfigError(f"label_model.kind {config.label_model.kind!r}: {error}") from error
+    raise ConfigError(f"label_model.options {config.label_model.options}: {error}") from error
 
 
 def build_student(kind: str, options: dict[str, Any], seed: int) -> Any:
@@ -350,13 +450,45 @@ def build_student(kind: str, options: dict[str, Any], seed: int) -> Any:
     from weaklabel import students
 
     cls = students.TfidfStudent if kind == "tfidf" else students.TransformerStudent
-    kwargs = dict(options)
-    if "random_state" in inspect.signature(cls).parameters:
-        kwargs.setdefault("random_state", seed)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"student.options: {exc}") from exc
+    return _construct(cls, options, "student.options", random_state=seed)
+
+
+_SYNTHETIC_WORDS = "great song check out my channel subscribe love this video".split()
+
+
+def _check_student(student: Any, config: FitConfig, cardinality: int) -> None:
+    """Check the student's options before any vote is paid for: a student that loads a
+    model (the transformer) checks its settings and finds its encoder without loading it;
+    the others are fitted on a few synthetic texts, so that their own checks run."""
+    from sklearn.base import clone
+
+    if config.student.kind == "transformer":
+        if importlib.util.find_spec("torch") is None:
+            raise ConfigError('student.kind transformer needs torch: pip install "weaklabel[student]"')
+        from weaklabel.students._encoder import resolve_encoder
+
+        try:
+            student._check_params()
+            resolve_encoder(student.encoder)
+        except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+            raise ConfigError(f"student.options {config.student.options}: {exc}") from exc
+        return
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.permutation(_SYNTHETIC_WORDS)) for _ in range(20 * cardinality)]
+    labels = np.arange(len(texts)) % cardinality
+
+    def trial(candidate: Any) -> Exception | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                candidate.fit(texts, labels, n_classes=cardinality)
+        except (TypeError, ValueError) as exc:
+            return exc
+        return None
+
+    error = trial(clone(student))
+    if error is not None and trial(build_student(config.student.kind, {}, config.seed)) is None:
+        raise ConfigError(f"student.options {config.student.options}: {error}") from error
 
 
 def _classes(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str] | None]:
@@ -376,6 +508,53 @@ def _classes(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str
     labels = [v for spec in config.llm_labelers for v in spec.labels.values()]
     gold = [int(s.y.max()) for s in splits.values() if s.y is not None and len(s.y)]
     return max([*labels, *gold, 1]) + 1, None
+
+
+# ---------------------------------------------------------------- preparation
+@dataclass
+class RunPlan:
+    """Everything :func:`prepare_run` checked and built, ready to run."""
+
+    splits: dict[str, Split]
+    lfs: list[BaseLabelingFunction]
+    llm_labelers: list[Any]
+    cardinality: int
+    class_names: list[str] | None
+    label_model: Any
+    student: Any
+    output_dir: Path
+    cache_dir: Path
+
+
+def prepare_run(config: FitConfig) -> RunPlan:
+    """Read the data and build every part of the run, checking all of it; nothing is
+    labeled, sent, fitted on the data or written (except the LLM caches being opened)."""
+    output_dir = Path(config.output_dir)
+    cache_dir = Path(config.cache_dir) if config.cache_dir else output_dir.parent / ".weaklabel_cache"
+    splits = load_splits(config.data, config.seed)
+    lfs = _load_lf_modules(config.lfs.modules)
+    _check_name_clashes(lfs, config, splits)
+    _check_columns(lfs, config.llm_labelers, splits["train"].data)
+    cardinality, class_names = _classes(config, splits)
+    labelers = [_build_llm_labeler(spec, config, cache_dir, splits, cardinality) for spec in config.llm_labelers]
+    source_names = [
+        *(name for L in splits["train"].votes for name in L.lf_names),
+        *(lf.name for lf in lfs),
+        *(labeler.name for labeler in labelers),
+    ]
+    model = build_label_model(config.label_model.kind, config.label_model.options, cardinality, config.seed)
+    if config.label_model.kind == "stacked" and model.trusted is None:
+        model.trusted = _trusted_sources(config, source_names)
+    with_dev = config.label_model.use_dev and splits["valid"].has_gold
+    _check_label_model(model, config, source_names, cardinality, class_names, with_dev)
+    student = build_student(config.student.kind, config.student.options, config.seed)
+    if student is not None:
+        _check_student(student, config, cardinality)
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise ConfigError(f"cache_dir {cache_dir} is a file, not a folder; choose another cache_dir")
+    check_output_dir(output_dir)  # before hours of labeling, not after
+    _open_llm_caches(labelers)
+    return RunPlan(splits, lfs, labelers, cardinality, class_names, model, student, output_dir, cache_dir)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -420,102 +599,85 @@ def _evaluate(
 # ---------------------------------------------------------------- run
 def run_pipeline(config: FitConfig) -> RunResult:
     """Run every step of ``config`` and write the artifacts; see :mod:`weaklabel.fit`."""
-    from weaklabel.artifacts import write_artifacts
-
     timings: dict[str, float] = {}
-    output_dir = Path(config.output_dir)
-    cache_dir = Path(config.cache_dir) if config.cache_dir else output_dir.parent / ".weaklabel_cache"
+    with _Step(timings, "check data, sources and options"):
+        plan = prepare_run(config)
+        logger.info("  %s", ", ".join(f"{s.name}: {len(s.data)} rows" for s in plan.splits.values()))
+    splits = plan.splits
 
-    with _Step(timings, "load data"):
-        splits = load_splits(config.data, config.seed)
-        lfs = _load_lf_modules(config.lfs.modules)
-        _check_name_clashes(lfs, config, splits)
-        _check_columns(lfs, config.llm_labelers, splits["train"].data)
-        cardinality, class_names = _classes(config, splits)
-        logger.info(
-            "  %s", ", ".join(f"{s.name}: {len(s.data)} rows" for s in splits.values())
-        )
-        _check_writable(output_dir)  # before hours of labeling, not after
-
-    if lfs:
-        with _Step(timings, f"apply {len(lfs)} LFs"):
+    if plan.lfs:
+        with _Step(timings, f"apply {len(plan.lfs)} LFs"):
             for split in splits.values():
                 if len(split.data):
-                    split.votes.append(_apply_cached(lfs, split, config, cardinality, cache_dir))
-    if not any((L.votes != ABSTAIN).any() for L in splits["train"].votes) and not config.llm_labelers:
+                    split.votes.append(_apply_cached(plan.lfs, split, config, plan.cardinality, plan.cache_dir))
+    if not any((L.votes != ABSTAIN).any() for L in splits["train"].votes) and not plan.llm_labelers:
         raise ConfigError("no source voted on any train row: check the LFs and the data")
 
     llm_reports: dict[str, dict[str, Any]] = {}
-    if config.llm_labelers:
-        with _Step(timings, f"LLM labelers ({len(config.llm_labelers)})"):
-            llm_reports = _run_llm_labelers(config, splits, cardinality, cache_dir)
+    if plan.llm_labelers:
+        with _Step(timings, f"LLM labelers ({len(plan.llm_labelers)})"):
+            llm_reports = _run_llm_labelers(plan.llm_labelers, splits, plan.cardinality, config.progress)
 
     with _Step(timings, "label model"):
-        for split in splits.values():
-            if class_names and split.votes:
-                split.votes = [
-                    LabelMatrix(L.votes, L.lf_names, cardinality=cardinality, class_names=class_names,
-                                index=L.index, error_counts=L.error_counts)
-                    for L in split.votes
-                ]
-        train_L = splits["train"].L
-        if not (train_L.votes != ABSTAIN).any():
-            raise ConfigError("no source voted on any train row: check the LFs, LLM labelers and the data")
-        model = build_label_model(config.label_model.kind, config.label_model.options, cardinality, config.seed)
-        if config.label_model.kind == "stacked" and model.trusted is None:
-            model.trusted = _trusted_sources(config, splits["train"])
-        valid = splits["valid"]
-        y_dev = valid.y if config.label_model.use_dev and valid.has_gold else None
-        fit_kwargs = {"y_dev": y_dev, "L_dev": valid.L} if y_dev is not None else {}
-        model.fit(train_L, **_supported(model.fit, fit_kwargs))
-        probs = {name: model.predict_proba(split.L) for name, split in splits.items() if len(split.data)}
+        probs = _fit_label_model(plan, config)
 
-    student = build_student(config.student.kind, config.student.options, config.seed)
     student_probs: dict[str, np.ndarray] = {}
-    if student is not None:
+    if plan.student is not None:
         with _Step(timings, f"student ({config.student.kind})"):
-            train = splits["train"]
-            labeled = (train_L.votes != ABSTAIN).any(axis=1)
-            dev_kwargs = (
-                {"dev_texts": _texts(valid.data), "dev_y": valid.y}
-                if valid.has_gold
-                else {}
-            )
-            student.fit(
-                _texts(train.data),
-                probs["train"],
-                labeled_mask=np.ones_like(labeled) if config.student.include_unlabeled else labeled,
-                n_classes=cardinality,
-                **_supported(student.fit, dev_kwargs),
-            )
-            student_probs = {
-                name: student.predict_proba(_texts(split.data))
-                for name, split in splits.items()
-                if len(split.data)
-            }
+            student_probs = _fit_student(plan, config, probs["train"])
 
     with _Step(timings, "evaluate"):
-        metrics = _evaluate(splits, probs, student_probs, cardinality, config.seed)
+        metrics = _evaluate(splits, probs, student_probs, plan.cardinality, config.seed)
         metrics["llm_labelers"] = llm_reports
 
-    result = RunResult(config, splits, model, probs, student, metrics, output_dir, timings)
+    result = RunResult(config, splits, plan.label_model, probs, plan.student, metrics, plan.output_dir, timings)
     with _Step(timings, "write artifacts"):
         write_artifacts(result, student_probs)
     return result
 
 
-def _check_writable(folder: Path) -> None:
-    """Fail now if the artifacts could not be written at the end of the run."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"output_dir: cannot write to {folder}: {exc.strerror or exc}") from exc
+def _fit_label_model(plan: RunPlan, config: FitConfig) -> dict[str, np.ndarray]:
+    """Fit the label model on the train votes (with the valid gold as ``y_dev`` when asked);
+    the probabilistic labels of every split."""
+    splits = plan.splits
+    for split in splits.values():
+        if plan.class_names and split.votes:
+            split.votes = [
+                LabelMatrix(L.votes, L.lf_names, cardinality=plan.cardinality, class_names=plan.class_names,
+                            index=L.index, error_counts=L.error_counts)
+                for L in split.votes
+            ]
+    train_L = splits["train"].L
+    if not (train_L.votes != ABSTAIN).any():
+        raise ConfigError("no source voted on any train row: check the LFs, LLM labelers and the data")
+    valid = splits["valid"]
+    y_dev = valid.y if config.label_model.use_dev and valid.has_gold else None
+    fit_kwargs = {"y_dev": y_dev, "L_dev": valid.L} if y_dev is not None else {}
+    plan.label_model.fit(train_L, **_supported(plan.label_model.fit, fit_kwargs))
+    return {name: plan.label_model.predict_proba(split.L) for name, split in splits.items() if len(split.data)}
+
+
+def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> dict[str, np.ndarray]:
+    """Train the student on the train split's probabilistic labels; its probabilities on
+    every split."""
+    train, valid = plan.splits["train"], plan.splits["valid"]
+    labeled = (train.L.votes != ABSTAIN).any(axis=1)
+    dev_kwargs = {"dev_texts": _texts(valid.data), "dev_y": valid.y} if valid.has_gold else {}
+    plan.student.fit(
+        _texts(train.data),
+        train_probs,
+        labeled_mask=np.ones_like(labeled) if config.student.include_unlabeled else labeled,
+        n_classes=plan.cardinality,
+        **_supported(plan.student.fit, dev_kwargs),
+    )
+    return {
+        name: plan.student.predict_proba(_texts(split.data))
+        for name, split in plan.splits.items()
+        if len(split.data)
+    }
 
 
 def _supported(func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments ``func`` accepts (models differ in optional fit arguments)."""
     params = inspect.signature(func).parameters
     return {key: value for key, value in kwargs.items() if key in params}
-
