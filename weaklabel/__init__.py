@@ -4,7 +4,14 @@ Data flows one way: data -> labeling functions and LLM labelers -> label matrix 
 label model -> probabilistic labels -> student -> report.
 """
 
-from weaklabel.analysis import agreement_matrix, disagreements, lf_summary, plot_lf_summary
+from weaklabel.analysis import (
+    agreement_matrix,
+    disagreements,
+    error_slices,
+    lf_summary,
+    plot_error_slices,
+    plot_lf_summary,
+)
 from weaklabel.apply import apply_lfs
 from weaklabel.exceptions import (
     InvalidVoteError,
@@ -43,10 +50,12 @@ __all__ = [
     "agreement_matrix",
     "apply_lfs",
     "disagreements",
+    "error_slices",
     "keyword_lf",
     "labeling_function",
     "lf_summary",
     "load_lfs",
+    "plot_error_slices",
     "plot_lf_summary",
     "regex_lf",
 ]

@@ -10,10 +10,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Error slices live in their own module; re-exported here with the other error-analysis helpers.
+from weaklabel.error_slices import error_slices, plot_error_slices
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix, as_vote_array
 
-__all__ = ["agreement_matrix", "disagreements", "lf_summary", "plot_lf_summary"]
+__all__ = [
+    "agreement_matrix",
+    "disagreements",
+    "error_slices",
+    "lf_summary",
+    "plot_error_slices",
+    "plot_lf_summary",
+]
 
 
 def _names_and_votes(L: Any, lf_names: list[str] | None) -> tuple[list[str], np.ndarray]:

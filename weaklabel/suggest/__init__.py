@@ -1,0 +1,35 @@
+"""Suggest labeling functions from labeled rows (and, optionally, from an LLM's proposals).
+
+The loop it speeds up: find where the sources err (:func:`weaklabel.analysis.error_slices`),
+get candidate LFs aimed at those rows, keep the ones that pass a validation gate on labeled
+rows and add held-out value, review them as a plain Python module, and run them in
+``weaklabel.fit`` like any hand-written LF.
+
+- :func:`suggest_lfs` — generate, gate, select and measure (see :mod:`.suggester`);
+- :class:`Suggestion` — one ``keyword_lf`` / ``regex_lf`` call with its numbers, JSON-ready;
+- :func:`write_lf_module` / :func:`append_suggestion` — the reviewable module;
+- ``python -m weaklabel.suggest --config ... --labeled ... --out ...`` — the CLI.
+"""
+
+from weaklabel.suggest.candidates import (
+    FAMILIES,
+    Suggestion,
+    generate_candidates,
+    wilson_lower_bound,
+)
+from weaklabel.suggest.suggester import SuggestionResult, SuggestSettings, gate, suggest_lfs
+from weaklabel.suggest.writer import append_suggestion, render_suggestion, write_lf_module
+
+__all__ = [
+    "FAMILIES",
+    "SuggestSettings",
+    "Suggestion",
+    "SuggestionResult",
+    "append_suggestion",
+    "gate",
+    "generate_candidates",
+    "render_suggestion",
+    "suggest_lfs",
+    "wilson_lower_bound",
+    "write_lf_module",
+]
