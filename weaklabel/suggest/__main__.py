@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from weaklabel.config import ConfigError, FitConfig, load_config
 from weaklabel.exceptions import WeaklabelError
@@ -161,8 +162,10 @@ def run(args: argparse.Namespace) -> SuggestionResult:
                                                ("min_gain", args.min_gain)) if value is not None}
     try:
         settings = SuggestSettings(**overrides)
-    except ValueError as exc:
-        raise _UserError(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')} ({e['loc'][0]}): {e['msg']}"
+                             for e in exc.errors())
+        raise _UserError(problems) from None
     splits = load_splits(config.data, config.seed)
     if config.llm_labelers:
         logger.warning("  the config's LLM labelers are not run by suggest; their votes are not considered")

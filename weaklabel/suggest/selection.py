@@ -9,8 +9,9 @@ nothing there: every gain is measured on rows held out from its own estimate.
 
 Greedy: at each step add the candidate that most raises the (priority-weighted) held-out
 log-likelihood of the gold labels, stop at the budget or when no candidate gains
-``min_gain`` nats. A candidate that only repeats what the chosen sources already say gains
-almost nothing (the vote is already confident), so near-duplicates are not picked twice.
+``min_gain`` nats. The vote counts sources as independent, so a near-copy of a chosen LF
+would look like fresh evidence on the rows they share: a candidate whose labeled rows are
+already ``max_overlap`` covered by chosen LFs of its class is not considered.
 """
 
 from __future__ import annotations
@@ -93,21 +94,27 @@ class LeaveOneOutVote:
 
 
 def greedy_select(
-    vote: LeaveOneOutVote, fires: np.ndarray, labels: np.ndarray, *, budget: int, min_gain: float
+    vote: LeaveOneOutVote, fires: np.ndarray, labels: np.ndarray, *, budget: int, min_gain: float,
+    max_overlap: float = 0.9,
 ) -> list[GreedyStep]:
     """Accept candidates (columns of ``fires``) one at a time while they gain ``min_gain``."""
     fires = np.asarray(fires, dtype=bool)
     labels = np.asarray(labels, dtype=np.int64)
     w = vote.weights(fires, labels)
     available = np.ones(fires.shape[1], dtype=bool)
+    chosen_rows = np.zeros((vote.k, fires.shape[0]), dtype=np.float64)  # rows a chosen LF of class c fires on
+    support = np.maximum(fires.sum(axis=0), 1)
     steps: list[GreedyStep] = []
     while len(steps) < budget and available.any():
+        shared = np.einsum("ji,ij->j", chosen_rows[labels], fires) / support
+        available &= shared < max_overlap
         gains = np.where(available, vote.gains(w, labels), -np.inf)
         best = int(np.argmax(gains))
-        if gains[best] < min_gain:
+        if not available[best] or gains[best] < min_gain:
             break
         before = vote.accuracy()
         vote.scores[:, labels[best]] += w[:, best]
+        chosen_rows[labels[best]] = np.maximum(chosen_rows[labels[best]], fires[:, best])
         available[best] = False
         steps.append(GreedyStep(best, float(gains[best]), before, vote.accuracy(), vote.log_loss()))
     return steps

@@ -351,7 +351,8 @@ def _vote_with_existing(
     gold: np.ndarray, k: int, settings: SuggestSettings, old_l: np.ndarray | None, focus: np.ndarray
 ) -> LeaveOneOutVote:
     """The held-out vote over the labeled rows with every existing source (per class it votes) in."""
-    uncovered = np.ones(len(gold), dtype=bool) if old_l is None else ~(old_l != ABSTAIN).any(axis=1)
+    # with no existing source every row is uncovered alike: only the focus rows stand out then
+    uncovered = np.zeros(len(gold), dtype=bool) if old_l is None else ~(old_l != ABSTAIN).any(axis=1)
     weight = np.where(focus | uncovered, settings.focus_weight, 1.0)
     weight /= weight.mean()  # priorities shift the gain between rows, never its scale
     vote = LeaveOneOutVote(gold, k, settings.prior_strength, weight)
