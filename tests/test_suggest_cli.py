@@ -64,11 +64,11 @@ def test_a_labeled_file_with_class_names(tmp_path, capsys):
         ({"--set": "data.source=nowhere"}, "data.source"),
     ],
 )
-def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, change, message):
+def test_user_errors_print_the_problem_and_exit_2(tmp_path, capsys, change, message):
     options = {"--config": _config(tmp_path), "--labeled": "valid", "--out": str(tmp_path / "x.py"), **change}
     assert main([item for pair in options.items() for item in pair]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) <= 2
     assert not (tmp_path / "x.py").exists()
 
 

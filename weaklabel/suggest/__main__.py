@@ -12,8 +12,8 @@ Example::
     python -m weaklabel.suggest --config configs/youtube.yaml --labeled valid \\
         --out labeling_functions/youtube_suggested.py
 
-Bad input (a missing file, an unknown column, an existing output file) prints one line and
-exits with status 2.
+Bad input (a missing file, an unknown column, an existing output file) prints the problem
+(and the fix) in one or two lines and exits with status 2, as ``python -m weaklabel.fit`` does.
 """
 
 from __future__ import annotations
@@ -195,12 +195,16 @@ def run(args: argparse.Namespace) -> SuggestionResult:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    from weaklabel.fit import error_message
+
     try:
         run(args)
-    except (WeaklabelError, FileNotFoundError, FileExistsError) as exc:
-        message = " ".join(line.strip() for line in str(exc).splitlines()) or type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+    except WeaklabelError as exc:  # the fit CLI's contract: the problem (and the fix), exit 2
+        print(error_message(exc), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
     return 0
 
 
