@@ -29,6 +29,7 @@ __all__ = [
     "ManifestMismatchError",
     "MissingColumnError",
     "OutputDirError",
+    "SandboxError",
     "SourceQualityWarning",
     "WeaklabelError",
     "WeaklabelWarning",
@@ -142,3 +143,9 @@ class LLMTransportError(LLMError):
 
 class LLMResponseError(LLMError):
     """The endpoint answered 200 with a body that is not a chat completion."""
+
+
+# ---------------------------------------------------------------- LF suggestions
+class SandboxError(WeaklabelError, RuntimeError):
+    """An LLM-written Python LF could not be run in the sandbox: it timed out, broke a limit,
+    or does not define ``lf(text)``."""

@@ -6,6 +6,8 @@ rows and add held-out value, review them as a plain Python module, and run them 
 ``weaklabel.fit`` like any hand-written LF.
 
 - :func:`suggest_lfs` — generate, gate, select and measure (see :mod:`.suggester`);
+- :func:`propose_lfs` — an LLM's proposals through the same gate (see :mod:`.proposals`);
+  Python proposals run only in :func:`run_python_lf`'s sandbox;
 - :class:`Suggestion` — one ``keyword_lf`` / ``regex_lf`` call with its numbers, JSON-ready;
 - :func:`write_lf_module` / :func:`append_suggestion` — the reviewable module;
 - ``python -m weaklabel.suggest --config ... --labeled ... --out ...`` — the CLI.
@@ -17,18 +19,26 @@ from weaklabel.suggest.candidates import (
     generate_candidates,
     wilson_lower_bound,
 )
+from weaklabel.suggest.proposals import LLMProposals, ProposalSettings, PythonProposal, propose_lfs
+from weaklabel.suggest.sandbox import SandboxError, run_python_lf
 from weaklabel.suggest.suggester import SuggestionResult, SuggestSettings, gate, suggest_lfs
 from weaklabel.suggest.writer import append_suggestion, render_suggestion, write_lf_module
 
 __all__ = [
     "FAMILIES",
+    "LLMProposals",
+    "ProposalSettings",
+    "PythonProposal",
+    "SandboxError",
     "SuggestSettings",
     "Suggestion",
     "SuggestionResult",
     "append_suggestion",
     "gate",
     "generate_candidates",
+    "propose_lfs",
     "render_suggestion",
+    "run_python_lf",
     "suggest_lfs",
     "wilson_lower_bound",
     "write_lf_module",

@@ -37,7 +37,7 @@ from weaklabel.text_patterns import (
     word_count_pattern,
 )
 
-__all__ = ["FAMILIES", "Suggestion", "generate_candidates", "wilson_lower_bound"]
+__all__ = ["FAMILIES", "Suggestion", "deduplicate", "generate_candidates", "wilson_lower_bound"]
 
 FAMILIES = ("word", "char", "prefix", "pattern", "length")
 _KINDS = ("keyword", "regex")
@@ -280,10 +280,11 @@ def generate_candidates(
                 suggestion = pool.make[i](c, tag)
                 suggestion.label_name = class_names[c] if class_names else None
                 out.append(suggestion)
-    return _unique_names(out)
+    return deduplicate(out)
 
 
-def _unique_names(suggestions: list[Suggestion]) -> list[Suggestion]:
+def deduplicate(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """Drop repeats (same id), then make names unique (``name_2``, ...), keeping the order."""
     seen: dict[str, int] = {}
     ids: set[str] = set()
     unique = []

@@ -29,6 +29,7 @@ from weaklabel.matrix import LabelMatrix
 from weaklabel.suggest.candidates import (
     FAMILIES,
     Suggestion,
+    deduplicate,
     generate_candidates,
     wilson_lower_bound,
 )
@@ -92,6 +93,12 @@ class SuggestionResult:
     accuracy_after: float
     class_names: list[str] | None = None
     existing_sources: list[str] = field(default_factory=list)
+    python: list[Any] = field(default_factory=list)
+    """LLM-written Python LFs, run in the sandbox and gated; written commented out for review."""
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    """LLM proposals that could not be used, with the reason."""
+    n_requests: int = 0
+    """LLM requests sent for proposals (cached answers cost none)."""
 
     def __len__(self) -> int:
         return len(self.suggestions)
@@ -118,6 +125,7 @@ class SuggestionResult:
             "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
             "coverage_by_class": self.coverage_by_class.reset_index().to_dict(orient="records"),
             "class_names": self.class_names, "existing_sources": self.existing_sources,
+            "python": [p.to_dict() for p in self.python], "rejected": self.rejected, "n_requests": self.n_requests,
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -131,7 +139,7 @@ class SuggestionResult:
         from weaklabel.suggest.writer import write_lf_module
 
         return write_lf_module(path, self.suggestions, class_names=self.class_names,
-                               n_labeled=self.n_labeled, **options)
+                               n_labeled=self.n_labeled, python=self.python, **options)
 
 
 # ---------------------------------------------------------------- inputs
@@ -313,10 +321,11 @@ def suggest_lfs(
     old_l = None if old_l is None else old_l[keep]
     texts = frame_l["text"].fillna("").astype(str).tolist()
 
-    pool = list(candidates) if candidates is not None else generate_candidates(
+    pool = deduplicate(list(candidates)) if candidates is not None else generate_candidates(
         texts, gold, k, class_names=names, families=settings.families, min_support=settings.min_support,
         max_per_class=settings.max_per_class, z=settings.z,
     )
+    n_candidates = len(pool)
     fires_l = _votes_of([s.to_lf() for s in pool], frame_l, k) != ABSTAIN
     pool, fires_l = _distinct(pool, fires_l)
     vote = _vote_with_existing(gold, k, settings, old_l, focus_l)
@@ -340,7 +349,7 @@ def suggest_lfs(
     _unlabeled_stats(chosen, fires_u, old_u)
     return SuggestionResult(
         suggestions=chosen, settings=settings, n_labeled=len(frame_l), n_unlabeled=len(frame_u),
-        n_candidates=len(pool), n_passed_gate=len(gated),
+        n_candidates=n_candidates, n_passed_gate=len(gated),
         coverage_by_class=_coverage_by_class(old_u, fires_u, chosen_labels, k, names),
         accuracy_before=accuracy_before, accuracy_after=vote.accuracy(), class_names=names,
         existing_sources=[lf.name for lf in existing],

@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from weaklabel.suggest.candidates import Suggestion
 
@@ -122,6 +123,7 @@ def write_lf_module(
     class_names: Sequence[str] | None = None,
     n_labeled: int | None = None,
     overwrite: bool = False,
+    python: Sequence[Any] = (),
 ) -> Path:
     """Write ``suggestions`` as a new LF module at ``path`` (refuses to replace a file unless
     ``overwrite``)."""
@@ -138,8 +140,26 @@ def write_lf_module(
     for s in suggestions:
         name = free_name(s.name, taken)
         text += render_suggestion(s, constants.get(s.label), name)
+    for proposal in python:
+        text += _render_python(proposal, constants.get(proposal.label, str(proposal.label)))
     _atomic_write(path, text)
     return path
+
+
+def _render_python(proposal: Any, label: str) -> str:
+    """An LLM-written Python LF, commented out: it runs only once a person has read it."""
+    stats = proposal.stats
+    measured = (
+        f"precision {stats.get('precision')} (lower bound {stats.get('precision_lb')}) on "
+        f"{stats.get('support')} labeled rows · coverage {stats.get('coverage')} · "
+        f"{'passed' if stats.get('passed_gate') else 'FAILED'} the gate (measured in the sandbox)"
+    )
+    body = "\n".join(f"#     {line}" for line in proposal.code.strip().splitlines())
+    return (
+        f"\n# LLM-written Python LF, not active: read it, then uncomment to use it. {measured}\n"
+        f"# @labeling_function()\n# def {proposal.name}(x):\n#     return {label} if lf(x.text) else ABSTAIN\n"
+        f"# where lf is:\n{body}\n"
+    )
 
 
 def free_name(name: str, taken: set[str]) -> str:
