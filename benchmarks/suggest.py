@@ -310,19 +310,23 @@ def _cached(file: Path, compute) -> list[dict]:
     return records
 
 
-def collect(sets: list[str], sizes: tuple[int, ...], draws: tuple[int, ...]) -> pd.DataFrame:
-    """Search pass over every set, then the final pass at each set's left-out choice."""
+def collect(sets: list[str], sizes: tuple[int, ...], draws: tuple[int, ...], phase: str = "all") -> pd.DataFrame:
+    """Search pass over ``sets``; then the final pass at each set's left-out choice, chosen on
+    the search results of every set (so the final pass needs all of them)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     version = hashlib.sha256(json.dumps([GRID, LABELED_WEIGHTS, HEAD_C]).encode()).hexdigest()[:8]
     bundles = _Bundles()
     records: list[dict] = []
-    for name, n, draw in itertools.product(sets, sizes, draws):
+    search_sets = sets if phase == "search" else [*WRENCH_SETS, *CSS_SETS] if len(sizes) > 1 else sets
+    for name, n, draw in itertools.product(search_sets, sizes, draws):
         def search(name=name, n=n, draw=draw):
             bundle, stemmed = bundles.get(name)
             return run_cell(bundle, n, draw, stemmed, grid=_grid(), weights=LABELED_WEIGHTS)
 
         records += _cached(CACHE / f"search_{name}_{n}_{draw}_{version}.json", search)
     frame = pd.DataFrame.from_records(records)
+    if phase == "search":
+        return frame
     for name in sets:
         setting, weight = lodo_choice(frame, name)
         gain, precision = (float(part[1:]) for part in setting.split("_"))
@@ -409,9 +413,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="*", default=[*WRENCH_SETS, *CSS_SETS])
     parser.add_argument("--quick", action="store_true", help="100 labeled rows, one draw; no results written")
+    parser.add_argument("--phase", choices=("search", "final", "all"), default="all",
+                        help="search: fill the grid's cache for --sets only (parallel runs); final: the "
+                        "left-out choices for --sets (needs every set's search); all: both, then the tables")
     args = parser.parse_args(argv)
     sizes, draws = ((100,), (0,)) if args.quick else (SIZES, DRAWS)
-    frame = collect(args.sets, sizes, draws)
+    frame = collect(args.sets, sizes, draws, args.phase)
+    if args.phase != "all":
+        return
     tables, notes = {}, []
     for student in ("tfidf", "minilm"):
         table, choices = headline(frame, student)

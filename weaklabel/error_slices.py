@@ -253,6 +253,8 @@ def _feature_slices(scope: _Scope, kinds: Sequence[str], max_slices: int, min_si
     columns, keys, descriptions, kind_of = [], [], [], []
     if "ngram" in kinds:
         X, grams = ngram_matrix(scope.texts, ngram_range=(1, 3), min_df=min_size, stop_unigrams=True)
+        readable = [i for i, g in enumerate(grams) if any(len(w) > 1 and not w.isdigit() for w in g.split())]
+        X, grams = X[:, readable], [grams[i] for i in readable]  # "t" (of "don't") or "39" explain nothing
         if grams:
             columns.append(X)
             keys += grams
