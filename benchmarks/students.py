@@ -67,7 +67,7 @@ def _students(epochs: int, max_length: int, threads: int | None) -> dict[str, ob
 
 
 def _row(name: str, labels: str, student, test, elapsed: float) -> dict[str, object]:
-    scores = student.score(test.data["text"].tolist(), test.y)
+    scores = student.evaluate(test.data["text"].tolist(), test.y)
     history = getattr(student, "history_", [])
     epoch_seconds = [r["seconds"] for r in history if "seconds" in r]
     with tempfile.TemporaryDirectory() as tmp:

@@ -46,7 +46,7 @@ def test_cardinality_inference():
     assert _small(cardinality=5).cardinality == 5
     with pytest.raises(ValueError, match="cannot infer the number of classes"):
         LabelMatrix([[-1, 0]], ["a", "b"])
-    with pytest.raises(ValueError, match="3 class_names given for cardinality 2"):
+    with pytest.raises(ValueError, match="3 class_names given for 2 classes"):
         _small(cardinality=2, class_names=["x", "y", "z"])
 
 
@@ -60,8 +60,8 @@ def test_cardinality_inference():
         ),
         ([[1, -2]], {}, r"vote -2 at row 0, column 1; votes are -1 \(abstain\)"),
         ([[1.5, 0]], {}, r"non-integer vote 1\.5 at row 0, column 0"),
-        ([[1.0, np.nan]], {}, r"contains nan at row 0, column 1; use -1 to abstain"),
-        ([[np.inf, 0.0]], {}, r"contains inf at row 0, column 0"),
+        ([[1.0, np.nan]], {}, r"contains NaN at row 0, column 1; use -1 to abstain"),
+        ([[np.inf, 0.0]], {}, r"contains infinity at row 0, column 0"),
         ([[True, False]], {}, "holds booleans"),
         ([["1", "0"]], {}, "must hold integers"),
         ([[1, None]], {}, r"None found\? use -1"),

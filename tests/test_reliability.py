@@ -231,7 +231,7 @@ def test_labels_and_votes_out_of_range_on_real_votes(wrench_dir, cls):
     model = cls(cardinality=2).fit(L)
     with pytest.raises(ValueError, match=r"vote 2 at row 3, column 4"):
         model.predict_proba(votes)
-    with pytest.raises(ValueError, match=r"contains nan at row 0, column 1"):
+    with pytest.raises(ValueError, match=r"contains NaN at row 0, column 1"):
         model.predict_proba(np.where(np.arange(L.n_sources) == 1, np.nan, votes[:1]))
 
 

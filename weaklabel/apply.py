@@ -16,27 +16,36 @@ import threading
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from weaklabel._validation import MAX_CARDINALITY, check_cardinality, check_class_names
 from weaklabel.exceptions import InvalidVoteError, LabelingFunctionError
 from weaklabel.lf import (
     ABSTAIN,
     BaseLabelingFunction,
     LabelingFunction,
+    RegexLabelingFunction,
     Row,
     VectorizedLabelingFunction,
     as_labeling_function,
     repeated_names,
 )
-from weaklabel.matrix import MAX_CARDINALITY, LabelMatrix
+from weaklabel.matrix import LabelMatrix
 
 __all__ = ["InvalidVoteError", "LabelingFunctionError", "apply_lfs", "as_frame"]
 
 OnError = Literal["raise", "abstain"]
+
+
+class _Classes(NamedTuple):
+    """What a vote is checked against: the number of classes and the names that map to them."""
+
+    cardinality: int | None
+    names: Sequence[str] | None = None
 
 
 def as_frame(data: Any) -> pd.DataFrame:
@@ -89,9 +98,17 @@ def as_frame(data: Any) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- vote checking
-def _bad_vote_error(name: str, row: Any, value: Any, cardinality: int | None) -> InvalidVoteError:
+def _bad_vote_error(
+    name: str, row: Any, value: Any, cardinality: int | None, class_names: Any = None
+) -> InvalidVoteError:
     allowed = f"in [0, {cardinality - 1}]" if cardinality else ">= 0"
-    if value is None:
+    if isinstance(value, str):
+        hint = (
+            f"; {value!r} is not one of the class names {list(class_names)}"
+            if class_names
+            else "; a class name needs apply_lfs(..., class_names=[...]) to map it"
+        )
+    elif value is None:
         hint = "; return ABSTAIN (-1) instead of None"
     elif isinstance(value, bool | np.bool_):
         hint = "; booleans are not votes, return a class index or ABSTAIN"
@@ -102,7 +119,9 @@ def _bad_vote_error(name: str, row: Any, value: Any, cardinality: int | None) ->
     shown = repr(value.item()) if isinstance(value, np.generic) else repr(value)
     return InvalidVoteError(
         f"LF {name!r} returned {shown:.80} ({type(value).__name__}) on row {row!r}; "
-        f"a vote is ABSTAIN (-1) or an integer class index {allowed}{hint}",
+        f"a vote is ABSTAIN (-1) or an integer class index {allowed}"
+        + (" or a class name" if isinstance(value, str) else "")
+        + hint,
         name,
         row,
         value,
@@ -122,11 +141,34 @@ def _is_int_type(kind: type) -> bool:
     return issubclass(kind, int | np.integer) and not issubclass(kind, bool | np.bool_)
 
 
+def _names_to_indices(
+    name: str, out: list[Any], index: pd.Index, classes: _Classes
+) -> list[Any]:
+    """Votes given as class names (``"SPAM"``) replaced by their class index."""
+    lookup = {c: i for i, c in enumerate(classes.names or ())}
+    mapped = list(out)
+    for pos, value in enumerate(out):
+        if isinstance(value, str):
+            if value not in lookup:
+                raise _bad_vote_error(name, index[pos], value, *classes)
+            mapped[pos] = lookup[value]
+    return mapped
+
+
 def _votes_from_list(
-    name: str, out: list[Any], index: pd.Index, cardinality: int | None
+    name: str,
+    out: list[Any],
+    index: pd.Index,
+    cardinality: int | None,
+    class_names: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Check a row-wise LF's return values (ints, IntEnums, numpy ints) and make an array."""
-    if not all(_is_int_type(kind) for kind in set(map(type, out))):
+    """Check a row-wise LF's return values (ints, IntEnums, numpy ints, class names) and
+    make an array."""
+    kinds = set(map(type, out))
+    if str in kinds or any(issubclass(kind, str) for kind in kinds):
+        out = _names_to_indices(name, out, index, _Classes(cardinality, class_names))
+        kinds = set(map(type, out))
+    if not all(_is_int_type(kind) for kind in kinds):
         pos = next(i for i, v in enumerate(out) if not _is_int_type(type(v)))
         raise _bad_vote_error(name, index[pos], out[pos], cardinality)
     try:
@@ -138,12 +180,19 @@ def _votes_from_list(
     return votes
 
 
-def _votes_from_array(name: str, out: Any, index: pd.Index, cardinality: int | None) -> np.ndarray:
-    """Check a vectorised or batch LF's result: one integer vote per row, in row order."""
+def _votes_from_array(
+    name: str,
+    out: Any,
+    index: pd.Index,
+    cardinality: int | None,
+    class_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Check a vectorised or batch LF's result: one vote per row (an integer or a class
+    name), in row order."""
     if isinstance(out, list | tuple):  # check the items themselves: numpy would coerce True to 1
         if len(out) != len(index):
             raise _wrong_length(name, (len(out),), len(index))
-        return _votes_from_list(name, list(out), index, cardinality)
+        return _votes_from_list(name, list(out), index, cardinality, class_names)
     if isinstance(out, pd.DataFrame) and out.shape[1] == 1:
         out = out.iloc[:, 0]
     if isinstance(out, pd.Series) and not out.index.equals(index):
@@ -158,8 +207,8 @@ def _votes_from_array(name: str, out: Any, index: pd.Index, cardinality: int | N
         raise _wrong_length(name, arr.shape, len(index))
     if arr.size == 0:
         return np.empty(0, dtype=np.int64)
-    if arr.dtype.kind == "O":
-        return _votes_from_list(name, arr.tolist(), index, cardinality)
+    if arr.dtype.kind in "OUT":
+        return _votes_from_list(name, arr.tolist(), index, cardinality, class_names)
     if arr.dtype.kind not in "iu":
         pos = 0
         if arr.dtype.kind == "f":
@@ -236,7 +285,7 @@ def _call_row_lf(
 def _apply_row_lfs(
     lfs: list[BaseLabelingFunction],
     frame: pd.DataFrame,
-    cardinality: int | None,
+    classes: _Classes,
     on_error: OnError,
 ) -> tuple[np.ndarray, list[int]]:
     rows = _rows(frame)
@@ -244,7 +293,7 @@ def _apply_row_lfs(
     errors = []
     for col, lf in enumerate(lfs):
         out, n_errors = _call_row_lf(lf, rows, frame.index, on_error)
-        votes[:, col] = _votes_from_list(lf.name, out, frame.index, cardinality)
+        votes[:, col] = _votes_from_list(lf.name, out, frame.index, *classes)
         errors.append(n_errors)
     return votes, errors
 
@@ -258,7 +307,7 @@ def _row_worker(start: int, stop: int) -> tuple[int, np.ndarray, list[int]]:
     state = _FORK_STATE
     try:
         votes, errors = _apply_row_lfs(
-            state["lfs"], state["frame"].iloc[start:stop], state["cardinality"], state["on_error"]
+            state["lfs"], state["frame"].iloc[start:stop], state["classes"], state["on_error"]
         )
     except LabelingFunctionError as exc:
         # The cause does not survive the trip to the parent process: keep its traceback.
@@ -279,7 +328,7 @@ def _row_worker(start: int, stop: int) -> tuple[int, np.ndarray, list[int]]:
 def _apply_row_lfs_parallel(
     lfs: list[BaseLabelingFunction],
     frame: pd.DataFrame,
-    cardinality: int | None,
+    classes: _Classes,
     on_error: OnError,
     n_jobs: int,
     batch_size: int,
@@ -295,7 +344,7 @@ def _apply_row_lfs_parallel(
             "use n_jobs=1 or vectorized LFs"
         )
     with _FORK_LOCK:
-        _FORK_STATE.update(lfs=lfs, frame=frame, cardinality=cardinality, on_error=on_error)
+        _FORK_STATE.update(lfs=lfs, frame=frame, classes=classes, on_error=on_error)
         try:
             context = multiprocessing.get_context("fork")
             # Keep the children's garbage collector off the inherited objects: scanning them
@@ -312,7 +361,7 @@ def _apply_row_lfs_parallel(
                         for other in futures:
                             other.cancel()
                         if isinstance(exc, LabelingFunctionError):
-                            _reraise_in_process(exc, lfs, frame, cardinality, on_error)
+                            _reraise_in_process(exc, lfs, frame, classes, on_error)
                         raise
                     votes[start : start + len(part)] = part
                     errors = [a + b for a, b in zip(errors, part_errors, strict=True)]
@@ -327,20 +376,20 @@ def _reraise_in_process(
     exc: LabelingFunctionError,
     lfs: list[BaseLabelingFunction],
     frame: pd.DataFrame,
-    cardinality: int | None,
+    classes: _Classes,
     on_error: OnError,
 ) -> None:
     """Re-run the failing row here so the error carries the real exception as its cause."""
     lf = next(lf for lf in lfs if lf.name == exc.lf_name)
     row = frame.loc[[exc.row]]
-    _apply_row_lfs([lf], row, cardinality, on_error)
+    _apply_row_lfs([lf], row, classes, on_error)
 
 
 # ---------------------------------------------------------------- batch-wise LFs
 def _apply_batch_lf(
     lf: BaseLabelingFunction,
     batch: pd.DataFrame,
-    cardinality: int | None,
+    classes: _Classes,
     on_error: OnError,
     progress: bool,
     cache: dict[Any, Any],
@@ -348,6 +397,8 @@ def _apply_batch_lf(
     try:
         if lf.kind == "batch":
             out = lf.apply_batch(batch, progress=progress)  # type: ignore[attr-defined]
+        elif isinstance(lf, RegexLabelingFunction):
+            out = lf.apply_batch(batch, cache=cache, class_names=classes.names)
         elif isinstance(lf, VectorizedLabelingFunction):
             out = lf.apply_batch(batch, cache=cache)
         else:
@@ -362,7 +413,7 @@ def _apply_batch_lf(
                 None,
             ) from exc
         return np.full(len(batch), ABSTAIN, dtype=np.int64), len(batch)
-    return _votes_from_array(lf.name, out, batch.index, cardinality), 0
+    return _votes_from_array(lf.name, out, batch.index, *classes), 0
 
 
 def _check_sources(lfs: Any) -> list[BaseLabelingFunction]:
@@ -404,15 +455,7 @@ def _check_arguments(
         raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
     if cardinality is None and class_names is not None:
         cardinality = len(class_names)
-    if cardinality is not None and (
-        isinstance(cardinality, bool)
-        or not isinstance(cardinality, int | np.integer)
-        or not 2 <= cardinality <= MAX_CARDINALITY
-    ):
-        raise ValueError(
-            f"cardinality must be an integer in [2, {MAX_CARDINALITY}], got {cardinality!r}"
-        )
-    return int(n_jobs), None if cardinality is None else int(cardinality)
+    return int(n_jobs), None if cardinality is None else check_cardinality(cardinality)
 
 
 def apply_lfs(
@@ -439,7 +482,8 @@ def apply_lfs(
         Number of classes. Votes are checked against it; taken from ``class_names`` or
         inferred from the votes (largest vote + 1) if omitted. Needed for empty data.
     class_names
-        Optional class names stored on the matrix.
+        The class names, in class-index order: stored on the matrix, and the names LFs may
+        vote (``keyword_lf(..., "SPAM")`` or an LF returning ``"SPAM"``) map through them.
     n_jobs
         Processes for row-wise LFs (``-1``: all cores). Results are identical for any value.
     batch_size
@@ -455,6 +499,7 @@ def apply_lfs(
         batch). Invalid votes (wrong type or range) always raise :class:`InvalidVoteError`.
     """
     n_jobs, cardinality = _check_arguments(on_error, batch_size, n_jobs, cardinality, class_names)
+    classes = _Classes(cardinality, check_class_names(class_names, cardinality))
     sources = _check_sources(lfs)
     frame = as_frame(data)
     for lf in sources:  # a missing column is a data error, never an LF failure to abstain on
@@ -476,7 +521,7 @@ def apply_lfs(
     with tqdm(total=n, desc="Applying LFs", unit="rows", disable=not progress or n == 0) as bar:
         if parallel:
             part, part_errors = _apply_row_lfs_parallel(
-                row_lfs, frame, cardinality, on_error, n_jobs, batch_size, bar
+                row_lfs, frame, classes, on_error, n_jobs, batch_size, bar
             )
             votes[:, row_cols] = part
             for lf, count in zip(row_lfs, part_errors, strict=True):
@@ -488,21 +533,21 @@ def apply_lfs(
             for start in range(0, n, batch_size):
                 batch = frame.iloc[start : start + batch_size]
                 if serial_rows:
-                    part, part_errors = _apply_row_lfs(row_lfs, batch, cardinality, on_error)
+                    part, part_errors = _apply_row_lfs(row_lfs, batch, classes, on_error)
                     votes[start : start + len(batch), row_cols] = part
                     for lf, count in zip(row_lfs, part_errors, strict=True):
                         errors[lf.name] += count
                 cache: dict[Any, Any] = {}  # columns prepared once per batch, shared by LFs
                 for j in vec_cols:
                     column, count = _apply_batch_lf(
-                        sources[j], batch, cardinality, on_error, progress, cache
+                        sources[j], batch, classes, on_error, progress, cache
                     )
                     votes[start : start + len(batch), j] = column
                     errors[sources[j].name] += count
                 bar.update(len(batch))
     if n:
         for j in batch_cols:
-            column, count = _apply_batch_lf(sources[j], frame, cardinality, on_error, progress, {})
+            column, count = _apply_batch_lf(sources[j], frame, classes, on_error, progress, {})
             votes[:, j] = column
             errors[sources[j].name] += count
 

@@ -12,7 +12,7 @@ works. This module imports nothing heavy: it is the leaf every other module may 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "ClassOrderWarning",
@@ -28,6 +28,7 @@ __all__ = [
     "LabelingFunctionError",
     "ManifestMismatchError",
     "MissingColumnError",
+    "NotFittedError",
     "OutputDirError",
     "SandboxError",
     "SourceQualityWarning",
@@ -106,6 +107,36 @@ class InvalidVoteError(WeaklabelError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+# ---------------------------------------------------------------- estimators
+def _not_fitted_error() -> type:
+    """``NotFittedError``: under the weaklabel root *and* scikit-learn's own class (so
+    ``sklearn.utils.validation.check_is_fitted`` and ``except NotFittedError`` from either
+    library catch it). Built on first use, since importing scikit-learn takes a second."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class NotFittedError(WeaklabelError, SklearnNotFittedError):
+        """An estimator (label model or student) was used before ``fit``."""
+
+    NotFittedError.__module__ = __name__
+    NotFittedError.__qualname__ = "NotFittedError"
+    return NotFittedError
+
+
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(WeaklabelError, _SklearnNotFittedError):
+        """An estimator (label model or student) was used before ``fit``."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NotFittedError":
+        cls = _not_fitted_error()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- label models

@@ -34,6 +34,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from weaklabel._validation import ABSTAIN, class_index
+
 __all__ = [
     "ABSTAIN",
     "BaseLabelingFunction",
@@ -50,10 +52,6 @@ __all__ = [
     "repeated_names",
 ]
 
-ABSTAIN = -1
-"""The vote of a source that has no opinion on a row."""
-
-
 def repeated_names(names: Iterable[str]) -> list[str]:
     """The names that occur more than once, sorted: every place that needs unique source
     names (LF modules, the applier, the label matrix, configs) reports them the same way."""
@@ -61,7 +59,6 @@ def repeated_names(names: Iterable[str]) -> list[str]:
 
 LFKind = Literal["row", "vectorized", "batch"]
 
-_MAX_LABEL = 32766  # votes are stored as int16 at most (see weaklabel.matrix)
 
 
 class Row(types.SimpleNamespace):
@@ -521,7 +518,7 @@ class RegexLabelingFunction(VectorizedLabelingFunction):
         self,
         name: str,
         pattern: re.Pattern[str],
-        label: int,
+        label: int | str,
         column: str = "text",
         *,
         re2_plan: tuple[str, bool, str | None] | None = None,
@@ -535,19 +532,37 @@ class RegexLabelingFunction(VectorizedLabelingFunction):
         return self._votes(_TextView(values))
 
     def apply_batch(
-        self, batch: pd.DataFrame, *, cache: dict[str, Any] | None = None
+        self,
+        batch: pd.DataFrame,
+        *,
+        cache: dict[Any, Any] | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Votes for every row of ``batch``; ``cache`` shares prepared columns between LFs."""
+        """Votes for every row of ``batch``; ``cache`` shares prepared columns between LFs.
+
+        A ``label`` given by name becomes its index in ``class_names``; without them the
+        votes are the name itself (an object array), which the applier maps.
+        """
         values = self._column(batch)
         if cache is None:
-            return self._votes(_TextView(values))
-        view = cache.get(self.column)  # type: ignore[arg-type]
+            return self._votes(_TextView(values), class_names)
+        view = cache.get(self.column)
         if view is None:
-            view = cache[self.column] = _TextView(values)  # type: ignore[index]
-        return self._votes(view)
+            view = cache[self.column] = _TextView(values)
+        return self._votes(view, class_names)
 
-    def _votes(self, view: _TextView) -> np.ndarray:
-        return np.where(self.matches(view), np.int16(self.label), np.int16(ABSTAIN))
+    def _votes(self, view: _TextView, class_names: Sequence[str] | None = None) -> np.ndarray:
+        mask = self.matches(view)
+        if isinstance(self.label, str) and class_names is None:
+            named = np.full(view.n, ABSTAIN, dtype=object)
+            named[mask] = self.label
+            return named
+        label = (
+            class_index(self.label, class_names, f"LF {self.name!r}: label")
+            if isinstance(self.label, str)
+            else self.label  # the applier checks its range, as for any vote
+        )
+        return np.where(mask, np.int16(label), np.int16(ABSTAIN))
 
     def matches(self, view: _TextView) -> np.ndarray:
         """Boolean mask of the rows of ``view`` where the pattern matches."""
@@ -567,25 +582,27 @@ class RegexLabelingFunction(VectorizedLabelingFunction):
         return mask
 
 
-def _check_label(name: str, label: Any) -> int:
-    if (
-        isinstance(label, bool | np.bool_)
-        or not isinstance(label, int | np.integer)
-        or not 0 <= label <= _MAX_LABEL
-    ):
-        raise ValueError(f"LF {name!r}: label must be a class index >= 0, got {label!r}")
-    return int(label)
+def _check_label(name: str, label: Any) -> int | str:
+    """A class index, or a class name (resolved when the LF is applied with class names)."""
+    if isinstance(label, str):
+        if not label:
+            raise ValueError(f"LF {name!r}: label must be a class name or index, got ''")
+        return label
+    return class_index(label, None, f"LF {name!r}: label")
 
 
 def regex_lf(
     name: str,
     pattern: str | re.Pattern[str],
-    label: int,
+    label: int | str,
     column: str = "text",
     *,
     flags: int = re.IGNORECASE,
 ) -> RegexLabelingFunction:
     """Vote ``label`` on rows whose ``column`` matches ``pattern`` (searched anywhere), else abstain.
+
+    ``label`` is a class index or a class name (``"HUM"``), mapped through the
+    ``class_names`` given to :func:`~weaklabel.apply.apply_lfs`.
 
     The pattern is Python ``re`` syntax, compiled once (a compiled pattern keeps its own
     flags). Missing or non-string values never match. Runs vectorised; the votes equal
@@ -619,13 +636,15 @@ def _escape(word: str) -> str:
 def keyword_lf(
     name: str,
     keywords: str | Sequence[str],
-    label: int,
+    label: int | str,
     column: str = "text",
     *,
     case_sensitive: bool = False,
     whole_word: bool = True,
 ) -> RegexLabelingFunction:
     """Vote ``label`` on rows whose ``column`` contains any of ``keywords``, else abstain.
+
+    ``label`` is a class index or a class name, as in :func:`regex_lf`.
 
     Keywords are matched literally (regex characters escaped), as whole words unless
     ``whole_word=False`` (no letter, digit or ``_`` right before or after, in any script),

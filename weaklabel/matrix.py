@@ -18,79 +18,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weaklabel.lf import ABSTAIN, repeated_names
+from weaklabel._validation import (
+    ABSTAIN,
+    MAX_CARDINALITY,
+    check_cardinality,
+    check_class_names,
+    check_vote_array,
+)
+from weaklabel.lf import repeated_names
 
 __all__ = ["MAX_CARDINALITY", "LabelMatrix", "as_vote_array"]
 
+_FORMAT = "weaklabel.LabelMatrix"
 _FORMAT_VERSION = 1
-MAX_CARDINALITY = 32767
-"""The most classes a label matrix holds: votes are stored as int8, or int16 beyond 127."""
 _ROW_ID_COLUMN = "__row_id__"
 _DIGEST_KEY = b"weaklabel_sha256"
 
 
 def _smallest_dtype(cardinality: int) -> np.dtype:
     return np.dtype(np.int8) if cardinality <= 127 else np.dtype(np.int16)
-
-
-def _first(mask: np.ndarray) -> tuple[int, int]:
-    row, col = np.argwhere(mask)[0]
-    return int(row), int(col)
-
-
-def _check_cardinality(cardinality: Any) -> int:
-    if (
-        isinstance(cardinality, bool | np.bool_)
-        or not isinstance(cardinality, int | np.integer)
-        or not 2 <= cardinality <= MAX_CARDINALITY
-    ):
-        raise ValueError(
-            f"cardinality must be an integer in [2, {MAX_CARDINALITY}], got {cardinality!r}"
-        )
-    return int(cardinality)
-
-
-def _check_votes(arr: np.ndarray, cardinality: int | None = None) -> np.ndarray:
-    """Validate a 2-D vote array; returns it as an integer array (floats converted)."""
-    if arr.ndim != 2:
-        raise ValueError(f"label matrix must be 2-D (rows x sources), got shape {arr.shape}")
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            row, col = _first(~np.isfinite(arr))
-            raise ValueError(
-                f"label matrix contains {arr[row, col]} at row {row}, column {col}; use -1 to abstain"
-            )
-        if not np.all(arr == np.round(arr)):
-            row, col = _first(arr != np.round(arr))
-            raise ValueError(
-                f"label matrix contains the non-integer vote {arr[row, col].item()!r} at row {row}, column {col}"
-            )
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind == "b":
-        raise ValueError(
-            "label matrix holds booleans; votes are class indices with -1 for abstain "
-            "(e.g. np.where(mask, 1, -1))"
-        )
-    elif arr.dtype.kind not in "iu":
-        hint = " (None found? use -1 to abstain)" if arr.dtype.kind == "O" else ""
-        raise ValueError(
-            f"label matrix must hold integers (-1 = abstain), got dtype {arr.dtype}{hint}"
-        )
-    if arr.size and arr.min() < ABSTAIN:
-        row, col = _first(arr < ABSTAIN)
-        raise ValueError(
-            f"label matrix holds the vote {arr[row, col]} at row {row}, column {col}; "
-            "votes are -1 (abstain) or a class index >= 0"
-        )
-    upper = MAX_CARDINALITY if cardinality is None else cardinality
-    if arr.size and arr.max() >= upper:
-        row, col = _first(arr >= upper)
-        raise ValueError(
-            f"label matrix holds the vote {arr[row, col]} at row {row}, column {col}, "
-            f"outside [-1, {upper - 1}]"
-            + (f" for cardinality {cardinality}" if cardinality is not None else "")
-        )
-    return arr
 
 
 def as_vote_array(L: Any, *, cardinality: int | None = None) -> np.ndarray:
@@ -104,9 +50,9 @@ def as_vote_array(L: Any, *, cardinality: int | None = None) -> np.ndarray:
     if isinstance(L, LabelMatrix):
         arr = L.to_numpy()
         if cardinality is not None:
-            _check_votes(arr, cardinality)
+            check_vote_array(arr, cardinality)
         return arr
-    return _check_votes(np.asarray(L), cardinality).astype(np.int64, copy=False)
+    return check_vote_array(np.asarray(L), cardinality).astype(np.int64, copy=False)
 
 
 def _as_index(ids: Iterable[Any]) -> pd.Index:
@@ -161,7 +107,7 @@ class LabelMatrix:
         arr = np.asarray(votes)
         if arr.ndim == 1 and arr.size == 0:
             arr = arr.reshape(0, len(names))
-        arr = _check_votes(arr)
+        arr = check_vote_array(arr)
         if len(names) != arr.shape[1]:
             raise ValueError(
                 f"{len(names)} lf_names given for a matrix with {arr.shape[1]} columns"
@@ -169,12 +115,7 @@ class LabelMatrix:
         duplicated = repeated_names(names)
         if duplicated:
             raise ValueError(f"source names must be unique; duplicated: {duplicated}")
-        if class_names is not None:
-            if isinstance(class_names, str) or not isinstance(class_names, Iterable):
-                raise TypeError(f"class_names must be a list of names, got {class_names!r:.80}")
-            class_names = [str(c) for c in class_names]
-            if len(set(class_names)) != len(class_names):
-                raise ValueError(f"class_names must be unique, got {class_names}")
+        class_names = check_class_names(class_names)
         if cardinality is None:
             inferred = int(arr.max()) + 1 if arr.size else 0
             cardinality = max(inferred, len(class_names) if class_names else 0)
@@ -183,10 +124,9 @@ class LabelMatrix:
                     "cannot infer the number of classes from these votes "
                     f"(largest vote {inferred - 1}); pass cardinality="
                 )
-        cardinality = _check_cardinality(cardinality)
-        if class_names is not None and len(class_names) != cardinality:
-            raise ValueError(f"{len(class_names)} class_names given for cardinality {cardinality}")
-        _check_votes(arr, cardinality)
+        cardinality = check_cardinality(cardinality)
+        check_class_names(class_names, cardinality)
+        check_vote_array(arr, cardinality)
         row_index = (
             pd.RangeIndex(arr.shape[0])
             if index is None

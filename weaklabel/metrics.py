@@ -8,7 +8,7 @@ literature does; multi-class tasks report macro F1. Rows whose gold label is ``-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,12 +40,17 @@ def score_predictions(
     metrics: Sequence[str] = ("accuracy", "f1"),
     *,
     cardinality: int | None = None,
+    abstains: Literal["wrong", "exclude"] = "wrong",
 ) -> dict[str, float]:
     """Score predicted classes against gold.
 
-    ``pred`` may hold ``-1`` (no prediction): it counts as wrong for accuracy and F1 and is
-    what ``coverage`` measures. ``f1`` is positive-class F1 when binary, macro F1 otherwise.
+    ``pred`` may hold ``-1`` (no prediction): it is what ``coverage`` measures, and it counts
+    as wrong for accuracy and F1 (``abstains="wrong"``) or is left out of them
+    (``"exclude"``, as Snorkel's scorer does). ``f1`` is positive-class F1 when binary,
+    macro F1 otherwise.
     """
+    if abstains not in ("wrong", "exclude"):
+        raise ValueError(f"abstains must be 'wrong' or 'exclude', got {abstains!r}")
     y = np.asarray(y)
     pred = np.asarray(pred)
     if y.shape != pred.shape or y.ndim != 1:
@@ -56,10 +61,15 @@ def score_predictions(
     known = y >= 0
     y, pred = y[known].astype(np.int64), pred[known].astype(np.int64)
     k = cardinality or int(max(y.max(initial=1), pred.max(initial=1))) + 1
+    coverage = float(np.mean(pred >= 0)) if len(y) else float("nan")
+    if abstains == "exclude":
+        y, pred = y[pred >= 0], pred[pred >= 0]
     per_class = _f1_per_class(y, pred, k) if len(y) else np.zeros(k)
     results = {}
     for metric in metrics:
-        if not len(y):
+        if metric == "coverage":
+            results[metric] = coverage
+        elif not len(y):
             results[metric] = float("nan")
         elif metric == "accuracy":
             results[metric] = float(np.mean(y == pred))
@@ -67,8 +77,6 @@ def score_predictions(
             results[metric] = float(per_class[1] if k == 2 else per_class.mean())
         elif metric == "macro_f1":
             results[metric] = float(per_class.mean())
-        elif metric == "coverage":
-            results[metric] = float(np.mean(pred >= 0))
     return results
 
 

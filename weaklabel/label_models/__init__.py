@@ -10,20 +10,22 @@
 - :class:`SnorkelLabelModel` — Snorkel's LabelModel behind the same interface (needs the
   ``snorkel`` extra), for comparison.
 
-All share :class:`BaseLabelModel`'s contract: ``fit(L, y_dev=None, class_balance=None)``,
-``predict_proba``, ``predict(tie_break=...)``, ``score``, ``save``/``load`` (JSON).
+All share :class:`BaseLabelModel`'s contract, a scikit-learn estimator over vote matrices:
+``fit(L, y_dev=None, class_balance=None)``, ``predict_proba``, ``predict(tie_break=...)``,
+``score`` (accuracy), ``evaluate`` (several metrics), ``save``/``load`` (JSON).
 """
 
 from weaklabel.label_models.base import (
     BaseLabelModel,
     DegenerateFitWarning,
-    NotFittedError,
     SourceQualityWarning,
     load_label_model,
 )
 from weaklabel.label_models.dawid_skene import DawidSkene
 from weaklabel.label_models.label_model import LabelModel
 from weaklabel.label_models.majority import MajorityVote
+from weaklabel.label_models.snorkel import SnorkelLabelModel
+from weaklabel.label_models.stacked import StackedLabelModel
 
 __all__ = [
     "BaseLabelModel",
@@ -31,7 +33,7 @@ __all__ = [
     "DegenerateFitWarning",
     "LabelModel",
     "MajorityVote",
-    "NotFittedError",
+    "NotFittedError",  # built on first use by __getattr__
     "SnorkelLabelModel",
     "SourceQualityWarning",
     "StackedLabelModel",
@@ -39,17 +41,11 @@ __all__ = [
 ]
 
 
-_LAZY = {
-    "SnorkelLabelModel": "weaklabel.label_models.snorkel",
-    "StackedLabelModel": "weaklabel.label_models.stacked",
-}
-
-
 def __getattr__(name: str):
-    """Models built on scikit-learn or Snorkel load on first use, so importing the others
-    stays light."""
-    if name in _LAZY:
-        import importlib
+    """scikit-learn's NotFittedError (weaklabel's subclass of it) is built on first use:
+    importing scikit-learn takes a second, and none of these models needs it to import."""
+    if name == "NotFittedError":
+        from weaklabel import exceptions
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return exceptions.NotFittedError
     raise AttributeError(f"module 'weaklabel.label_models' has no attribute {name!r}")

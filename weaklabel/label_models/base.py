@@ -9,21 +9,30 @@ models fail on bad input with the same messages and predict the same way.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from weaklabel._estimator import EstimatorMixin
+from weaklabel._io import read_json, write_json
+from weaklabel._validation import (
+    ABSTAIN,
+    check_cardinality,
+    check_class_names,
+    check_gold,
+    check_vote_array,
+    is_label_matrix,
+    refuse_sparse,
+)
 from weaklabel.exceptions import DegenerateFitWarning, SourceQualityWarning
-from weaklabel.lf import ABSTAIN
-from weaklabel.matrix import LabelMatrix, as_vote_array
 from weaklabel.metrics import score_predictions
+
+if TYPE_CHECKING:
+    from weaklabel.exceptions import NotFittedError
 
 __all__ = [
     "TIE_BREAKS",
@@ -43,6 +52,9 @@ __all__ = [
 ]
 
 TIE_BREAKS = ("random", "abstain", "first")
+TIE_TOLERANCE = 1e-9
+"""Probabilities within this (relative) distance of a row's top one tie: computed in
+different orders they differ in the last bits."""
 _FORMAT = "weaklabel.label_model"
 _FORMAT_VERSION = 1
 ROW_CHUNK = 65_536
@@ -50,8 +62,12 @@ ROW_CHUNK = 65_536
 per source whatever the number of rows."""
 
 
-class NotFittedError(ValueError, AttributeError):
-    """A model was used before ``fit`` (the same bases as scikit-learn's NotFittedError)."""
+def __getattr__(name: str) -> Any:
+    if name == "NotFittedError":  # scikit-learn's, under weaklabel's root: built on first use
+        from weaklabel import exceptions
+
+        return exceptions.NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -69,42 +85,39 @@ def iter_row_chunks(votes: np.ndarray, size: int = ROW_CHUNK) -> Iterator[np.nda
 
 
 def check_votes(L: Any, cardinality: int | None = None) -> np.ndarray:
-    """``L`` as a validated integer vote array, without copying integer numpy input.
+    """``L`` as a validated signed-integer vote array, without copying integer numpy input.
 
-    A million-row matrix would cost 8 bytes per vote as the int64 copy that
-    :func:`~weaklabel.matrix.as_vote_array` returns, so integer arrays are range-checked in
-    place and only handed to ``as_vote_array`` (for its precise error message) when a check
-    fails; other input (lists, floats) goes through it directly.
+    A million-row matrix would cost 8 bytes per vote as an int64 copy, so signed integer
+    arrays are range-checked in place and only handed to the full check (for its precise
+    error message) when a check fails; other input (lists, floats) goes through it directly.
     """
-    if isinstance(L, LabelMatrix):
+    if is_label_matrix(L):
         if cardinality is not None and L.cardinality > cardinality:
-            as_vote_array(L, cardinality=cardinality)
+            check_vote_array(L.votes, cardinality)
         return L.votes
+    refuse_sparse(L)
     arr = np.asarray(L)
-    if arr.dtype.kind in "iu" and arr.ndim == 2:
+    if arr.dtype.kind == "i" and arr.ndim == 2:
         if arr.size and (
             arr.min() < ABSTAIN or (cardinality is not None and arr.max() >= cardinality)
         ):
-            as_vote_array(arr, cardinality=cardinality)  # raises, naming row, column and value
+            check_vote_array(arr, cardinality)  # raises, naming row, column and value
         return arr
-    return as_vote_array(arr, cardinality=cardinality)
+    return check_vote_array(arr, cardinality).astype(np.int64, copy=False)
 
 
 def infer_cardinality(L: Any, votes: np.ndarray, cardinality: int | None) -> int:
     """The number of classes: given, else the LabelMatrix's, else the largest vote + 1."""
     if cardinality is not None:
-        if isinstance(cardinality, bool) or not isinstance(cardinality, int | np.integer):
-            raise ValueError(f"cardinality must be an integer >= 2, got {cardinality!r}")
-        if cardinality < 2:
-            raise ValueError(f"cardinality must be >= 2, got {cardinality}")
-        if isinstance(L, LabelMatrix) and L.cardinality != cardinality:
+        cardinality = check_cardinality(cardinality)
+        if is_label_matrix(L) and L.cardinality != cardinality:
             raise ValueError(
                 f"the model was built with cardinality={cardinality} but the LabelMatrix has "
                 f"cardinality {L.cardinality}"
             )
-        return int(cardinality)
-    if isinstance(L, LabelMatrix):
-        return L.cardinality
+        return cardinality
+    if is_label_matrix(L):
+        return int(L.cardinality)
     largest = int(votes.max()) if votes.size else ABSTAIN
     if largest + 1 < 2:
         raise ValueError(
@@ -128,90 +141,37 @@ def check_class_balance(class_balance: Any, cardinality: int) -> np.ndarray:
     return prior
 
 
-def _check_gold(y: Any, n_rows: int, cardinality: int, what: str) -> np.ndarray:
-    gold = np.asarray(y)
-    if gold.ndim != 1 or gold.shape[0] != n_rows:
-        raise ValueError(f"{what} has shape {gold.shape}, expected ({n_rows},)")
-    if gold.dtype.kind == "f":
-        if not np.isfinite(gold).all():
-            raise ValueError(
-                f"{what} holds NaN or infinity at position {int(np.argmin(np.isfinite(gold)))}"
-            )
-        if not np.all(gold == np.round(gold)):
-            raise ValueError(f"{what} must hold integer class indices (-1 = unknown)")
-    elif gold.dtype.kind not in "iu":
-        raise ValueError(
-            f"{what} must hold integer class indices (-1 = unknown), got dtype {gold.dtype}"
-        )
-    gold = gold.astype(np.int64)
-    bad = (gold < ABSTAIN) | (gold >= cardinality)
-    if bad.any():
-        pos = int(np.argmax(bad))
-        raise ValueError(
-            f"{what} holds {gold[pos]} at position {pos}, outside [-1, {cardinality - 1}]"
-        )
-    return gold
-
-
 def _class_counts(y: np.ndarray, cardinality: int) -> np.ndarray:
     return np.bincount(y, minlength=cardinality).astype(float)
 
 
-class BaseLabelModel:
-    """Shared contract of the label models (scikit-learn conventions).
+class BaseLabelModel(EstimatorMixin):
+    """Shared contract of the label models: a scikit-learn estimator over vote matrices.
 
     ``__init__`` only stores arguments; :meth:`fit` validates, learns and returns ``self``;
     learned state ends in ``_``. Subclasses set ``cardinality`` and ``random_state`` in their
-    ``__init__`` and implement ``_fit`` and ``_predict_proba``. ``get_params``/``set_params``
-    follow scikit-learn's protocol (so ``sklearn.base.clone`` works) without importing it:
-    scikit-learn takes seconds to import and ``import weaklabel`` must stay light.
+    ``__init__`` and implement ``_fit`` and ``_predict_proba``. ``get_params``/``set_params``,
+    tags and the fitted check follow scikit-learn's protocol (``sklearn.base.clone`` works)
+    without importing it: see :mod:`weaklabel._estimator`.
+
+    Fitted attributes every model has: ``classes_`` (the class names, in the order of the
+    LabelMatrix's ``class_names``, else ``0..k-1``), ``n_features_in_`` (sources),
+    ``feature_names_in_`` (source names, when the votes came as a LabelMatrix),
+    ``cardinality_``, ``lf_names_`` and ``class_balance_``.
     """
 
     _fitted_attributes: ClassVar[tuple[str, ...]] = ()
     """Learned arrays/values written by :meth:`save` (besides the shared ones)."""
+    _fitted_marker = "class_balance_"  # set last by every model's _fit
+    tie_tolerance: ClassVar[float] = TIE_TOLERANCE
 
     cardinality: int | None
     random_state: int | None
 
-    # ------------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [
-            name
-            for name, p in signature.parameters.items()
-            if name != "self" and p.kind != p.VAR_KEYWORD
-        ]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The ``__init__`` arguments (scikit-learn's protocol; ``deep`` has no effect)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> BaseLabelModel:
-        """Set ``__init__`` arguments; unknown names raise."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"{type(self).__name__} has no parameter {name!r}; parameters are {valid}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {
-            name: p.default
-            for name, p in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self"
-        }
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if not (
-                isinstance(value, type(defaults.get(name))) and _same(value, defaults.get(name))
-            )
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
+    def _more_sklearn_tags(self, tags: Any) -> None:
+        tags.input_tags.categorical = True  # votes are class indices, not magnitudes
+        tags.target_tags.single_output = True
+        tags.non_deterministic = False
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -229,9 +189,10 @@ class BaseLabelModel:
         L
             Votes of the (unlabelled) training rows, shape (n_rows, n_sources).
         y_dev
-            A few gold labels. With ``L_dev``: the labels of those dev rows. Without: one label
-            per row of ``L``, ``-1`` where unknown. Used for the class balance and, where the
-            model has a choice, to pick the estimator that scores best on them.
+            A few gold labels (class indices, or class names when ``L`` is a LabelMatrix
+            with ``class_names``). With ``L_dev``: the labels of those dev rows. Without:
+            one label per row of ``L``, ``-1`` where unknown. Used for the class balance and,
+            where the model has a choice, to pick the estimator that scores best on them.
         class_balance
             The class prior, if known (overrides the one learned or read from ``y_dev``).
         L_dev
@@ -240,8 +201,10 @@ class BaseLabelModel:
         self._reset()
         votes = check_votes(L, self.cardinality)
         if votes.shape[0] == 0 or votes.shape[1] == 0:
+            empty = "0 sample(s)" if votes.shape[0] == 0 else "0 feature(s)"
             raise ValueError(
-                f"cannot fit a label model on an empty label matrix (shape {votes.shape})"
+                f"cannot fit a label model on an empty label matrix: {empty} (shape="
+                f"{votes.shape}) while a minimum of 1 is required (rows x sources)"
             )
         k = infer_cardinality(L, votes, self.cardinality)
         self._set_shape(L, votes.shape[1], k)
@@ -257,25 +220,45 @@ class BaseLabelModel:
         ]:
             delattr(self, name)
 
-    def _set_shape(self, L: Any, n_sources: int, cardinality: int) -> None:
+    def _set_shape(
+        self,
+        L: Any,
+        n_sources: int,
+        cardinality: int,
+        lf_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+    ) -> None:
+        """The shared fitted attributes; names come from a LabelMatrix ``L`` or are given."""
+        if is_label_matrix(L):
+            lf_names, class_names = L.lf_names, L.class_names
         self.cardinality_ = cardinality
-        self.n_sources_ = n_sources
-        self.lf_names_ = list(L.lf_names) if isinstance(L, LabelMatrix) else None
+        self.n_sources_ = self.n_features_in_ = n_sources
+        self.lf_names_ = None if lf_names is None else list(lf_names)
+        if self.lf_names_ is not None:
+            self.feature_names_in_ = np.asarray(self.lf_names_, dtype=object)
+        names = check_class_names(class_names, cardinality)
+        self.classes_ = np.arange(cardinality) if names is None else np.asarray(names, dtype=object)
+
+    @property
+    def class_names_(self) -> list[str] | None:
+        """The class names (``None`` when the classes are only indices)."""
+        classes = self.classes_
+        return None if classes.dtype.kind in "iu" else [str(c) for c in classes]
+
+    def _gold(self, y: Any, n_rows: int, what: str) -> np.ndarray:
+        return check_gold(y, n_rows, self.cardinality_, what, self.class_names_)
 
     def _dev_set(self, votes: np.ndarray, y_dev: Any, L_dev: Any) -> DevSet | None:
         if y_dev is None:
             if L_dev is not None:
                 raise ValueError("L_dev was given without y_dev (the gold labels of its rows)")
             return None
-        k = self.cardinality_
         if L_dev is None:
-            gold = _check_gold(
-                y_dev, votes.shape[0], k, "y_dev (one label per row of L, -1 = unknown)"
-            )
+            gold = self._gold(y_dev, votes.shape[0], "y_dev (one label per row of L, -1 = unknown)")
             dev_votes = votes
         else:
-            dev_votes = self._check_same_sources(check_votes(L_dev, k), "L_dev")
-            gold = _check_gold(y_dev, dev_votes.shape[0], k, "y_dev (one label per row of L_dev)")
+            dev_votes = self._check_same_sources(check_votes(L_dev, self.cardinality_), "L_dev")
+            gold = self._gold(y_dev, dev_votes.shape[0], "y_dev (one label per row of L_dev)")
         known = gold >= 0
         if not known.any():
             raise ValueError("y_dev holds no known label (all -1)")
@@ -297,28 +280,20 @@ class BaseLabelModel:
         return None
 
     # ------------------------------------------------------------------ prediction
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "class_balance_"):  # set last by every model's _fit
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(L) before predicting"
-            )
-
     def _check_same_sources(self, votes: np.ndarray, what: str = "L") -> np.ndarray:
         if votes.ndim != 2 or votes.shape[1] != self.n_sources_:
+            found = votes.shape[1] if votes.ndim == 2 else "?"
             raise ValueError(
-                f"{what} has {votes.shape[1] if votes.ndim == 2 else '?'} sources but the model was "
-                f"fitted on {self.n_sources_}; pass the same sources in the same order"
+                f"X has {found} features, but {type(self).__name__} is expecting "
+                f"{self.n_sources_} features as input: {what} has {found} sources but the model "
+                f"was fitted on {self.n_sources_}; pass the same sources in the same order"
             )
         return votes
 
     def _checked(self, L: Any) -> np.ndarray:
         self._check_fitted()
         votes = self._check_same_sources(check_votes(L, self.cardinality_))
-        if (
-            isinstance(L, LabelMatrix)
-            and self.lf_names_ is not None
-            and L.lf_names != self.lf_names_
-        ):
+        if is_label_matrix(L) and self.lf_names_ is not None and L.lf_names != self.lf_names_:
             diff = next(
                 i for i, (a, b) in enumerate(zip(L.lf_names, self.lf_names_, strict=True)) if a != b
             )
@@ -329,7 +304,8 @@ class BaseLabelModel:
         return votes
 
     def predict_proba(self, L: Any) -> np.ndarray:
-        """Probability of each class for each row, shape (n_rows, cardinality).
+        """Probability of each class for each row, shape (n_rows, cardinality), columns in
+        the order of ``classes_``.
 
         Rows on which every source abstains get the class prior ``class_balance_``.
         """
@@ -343,38 +319,60 @@ class BaseLabelModel:
     def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, L: Any, tie_break: str = "random") -> np.ndarray:
-        """The most probable class per row.
+    def predict(
+        self, L: Any, tie_break: str = "random", *, return_names: bool = False
+    ) -> np.ndarray:
+        """The most probable class per row: its index (``-1`` = abstained), or its name.
 
         Parameters
         ----------
         tie_break
             What to do when several classes share the top probability: ``"random"`` picks one
             with a generator seeded by ``random_state`` (same input, same output),
-            ``"abstain"`` returns ``-1``, ``"first"`` the lowest class index.
+            ``"abstain"`` returns ``-1`` (Snorkel's default), ``"first"`` the lowest class index.
+        return_names
+            Return the class names of ``classes_`` (an object array; ``None`` where the model
+            abstained) instead of indices.
         """
         if tie_break not in TIE_BREAKS:
             raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
         probs = self.predict_proba(L)
-        return break_ties(probs, tie_break, self.random_state)
+        pred = break_ties(probs, tie_break, self.random_state, self.tie_tolerance)
+        if not return_names:
+            return pred
+        names = np.asarray([*self.classes_, None], dtype=object)
+        return names[pred]  # -1 picks the trailing None
 
-    def score(
+    def score(self, L: Any, y: Any) -> float:
+        """Accuracy of :meth:`predict` against gold ``y`` (scikit-learn's ``score``).
+
+        ``y`` holds class indices or names; ``-1`` (unknown) rows are left out. For F1,
+        coverage and Snorkel's way of counting abstentions use :meth:`evaluate`.
+        """
+        return self.evaluate(L, y, ("accuracy",))["accuracy"]
+
+    def evaluate(
         self,
         L: Any,
         y: Any,
         metrics: Sequence[str] = ("accuracy", "f1"),
         tie_break: str = "random",
+        abstains: Literal["wrong", "exclude"] = "wrong",
     ) -> dict[str, float]:
-        """Score the predictions against gold ``y`` (``-1`` = unknown, left out).
+        """Scores of :meth:`predict` against gold ``y`` (``-1`` = unknown, left out).
 
         ``f1`` is the F1 of the positive class (class 1) for binary tasks, as the
-        weak-supervision literature reports it, and macro F1 for more classes. A row the model
-        abstains on (``tie_break="abstain"``) counts as wrong.
+        weak-supervision literature reports it, and macro F1 for more classes.
+        ``abstains`` decides what a row the model abstains on (``tie_break="abstain"``)
+        counts as: ``"wrong"``, or ``"exclude"``d from every metric but ``coverage`` (as
+        Snorkel's ``LabelModel.score`` does).
         """
         votes = self._checked(L)
-        gold = _check_gold(y, votes.shape[0], self.cardinality_, "y")
+        gold = self._gold(y, votes.shape[0], "y")
         pred = self.predict(votes, tie_break=tie_break)
-        return score_predictions(gold, pred, metrics, cardinality=self.cardinality_)
+        return score_predictions(
+            gold, pred, metrics, cardinality=self.cardinality_, abstains=abstains
+        )
 
     # ------------------------------------------------------------------ persistence
     def _fitted_state(self) -> dict[str, Any]:
@@ -382,6 +380,7 @@ class BaseLabelModel:
             "cardinality_": self.cardinality_,
             "n_sources_": self.n_sources_,
             "lf_names_": self.lf_names_,
+            "class_names_": self.class_names_,
         }
         for name in self._fitted_attributes:
             value = getattr(self, name)
@@ -389,9 +388,13 @@ class BaseLabelModel:
         return state
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.cardinality_ = int(state["cardinality_"])
-        self.n_sources_ = int(state["n_sources_"])
-        self.lf_names_ = state["lf_names_"]
+        self._set_shape(
+            None,
+            int(state["n_sources_"]),
+            int(state["cardinality_"]),
+            state["lf_names_"],
+            state.get("class_names_"),  # absent in files saved before class names were kept
+        )
         for name in self._fitted_attributes:
             value = state[name]
             setattr(
@@ -399,22 +402,15 @@ class BaseLabelModel:
             )
 
     def save(self, path: str | Path) -> Path:
-        """Write the hyperparameters and learned parameters to a JSON file (never a pickle)."""
+        """Write the hyperparameters and learned parameters to a JSON file (never a pickle):
+        versioned and checksummed, written atomically."""
         self._check_fitted()
-        path = Path(path)
-        payload = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "model": type(self).__name__,
-            "params": {
-                name: value.tolist() if isinstance(value, np.ndarray) else value
-                for name, value in self.get_params().items()
-            },
-            "fitted": self._fitted_state(),
+        params = {
+            name: value.tolist() if isinstance(value, np.ndarray) else value
+            for name, value in self.get_params().items()
         }
-        payload["checksum"] = _checksum(payload)
-        path.write_text(json.dumps(payload, indent=1))
-        return path
+        body = {"model": type(self).__name__, "params": params, "fitted": self._fitted_state()}
+        return write_json(path, _FORMAT, _FORMAT_VERSION, body)
 
     @classmethod
     def load(cls, path: str | Path) -> BaseLabelModel:
@@ -427,38 +423,17 @@ class BaseLabelModel:
 
 def load_label_model(path: str | Path) -> BaseLabelModel:
     """Load any label model saved with ``save``: the file names its class."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved label model at {path}")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a saved label model (invalid JSON: {exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a saved weaklabel label model")
-    if payload.get("version") != _FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format version {payload.get('version')}, expected {_FORMAT_VERSION}"
-        )
+    body = read_json(path, _FORMAT, _FORMAT_VERSION, "label model")
     registry = {sub.__name__: sub for sub in _subclasses(BaseLabelModel)}
-    name = payload.get("model")
+    name = body.get("model")
     if name not in registry:
         raise ValueError(f"{path} holds an unknown label model {name!r}; known: {sorted(registry)}")
-    if "checksum" in payload and payload["checksum"] != _checksum(payload):
-        raise ValueError(f"{path} is corrupt: its parameters do not match their checksum (edited or damaged)")
     try:
-        model = registry[name](**payload["params"])
-        model._restore(payload["fitted"])
+        model = registry[name](**body["params"])
+        model._restore(body["fitted"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} is corrupt: {exc}") from exc
     return model
-
-
-def _checksum(payload: dict[str, Any]) -> str:
-    """SHA-256 of what a saved model holds, so that a damaged or edited file is refused
-    rather than predicting with parameters of the wrong shape (numpy would broadcast some)."""
-    content = {key: payload.get(key) for key in ("model", "params", "fitted")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -468,20 +443,21 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):  # arrays compare elementwise
-        return False
+def break_ties(
+    probs: np.ndarray,
+    tie_break: str,
+    random_state: int | None,
+    tolerance: float = TIE_TOLERANCE,
+) -> np.ndarray:
+    """argmax of each row, ties resolved by ``tie_break`` (see :meth:`BaseLabelModel.predict`).
 
-
-def break_ties(probs: np.ndarray, tie_break: str, random_state: int | None) -> np.ndarray:
-    """argmax of each row, ties resolved by ``tie_break`` (see :meth:`BaseLabelModel.predict`)."""
+    Classes within ``tolerance`` (relative to the top probability, at least absolute) of the
+    top one tie.
+    """
     if probs.shape[0] == 0:
         return np.empty(0, dtype=np.int64)
     top = probs.max(axis=1, keepdims=True)
-    # probabilities computed in different orders differ in the last bits: treat those as ties
-    tied = probs >= top - 1e-9 * np.maximum(top, 1.0)
+    tied = probs >= top - tolerance * np.maximum(top, 1.0)
     if tie_break == "first":
         return np.argmax(tied, axis=1).astype(np.int64)
     n_tied = tied.sum(axis=1)

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from weaklabel._validation import ABSTAIN, is_label_matrix
 from weaklabel.label_models._em import EPS, conditional_from_counts, run_em
 from weaklabel.label_models._moments import fit_moments
 from weaklabel.label_models._posterior import log_joint, softmax_rows, vote_counts
@@ -61,8 +62,6 @@ from weaklabel.label_models.base import (
     infer_cardinality,
     warn_degenerate,
 )
-from weaklabel.lf import ABSTAIN
-from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
 
 __all__ = ["LabelModel"]
@@ -233,7 +232,7 @@ class LabelModel(BaseLabelModel):
         for position, chunk in enumerate(chunks):
             if stats is None:
                 k = self.cardinality or (
-                    chunk.cardinality if isinstance(chunk, LabelMatrix) else None
+                    chunk.cardinality if is_label_matrix(chunk) else None
                 )
                 if k is None:
                     raise ValueError(
@@ -280,8 +279,7 @@ class LabelModel(BaseLabelModel):
             raise ValueError("fit_statistics needs L_dev with y_dev: the rows are not kept")
         if lf_names is not None and len(lf_names) != stats.n_sources:
             raise ValueError(f"{len(lf_names)} lf_names for statistics of {stats.n_sources} sources")
-        self.cardinality_, self.n_sources_ = stats.cardinality, stats.n_sources
-        self.lf_names_ = None if lf_names is None else list(lf_names)
+        self._set_shape(None, stats.n_sources, stats.cardinality, lf_names)
         return self._fit_from(stats, y_dev, class_balance, L_dev)
 
     def _fit_from(

@@ -44,6 +44,7 @@ class SnorkelLabelModel(BaseLabelModel):
     """
 
     _fitted_attributes = ("mu_", "class_balance_")
+    tie_tolerance = 1e-5  # Snorkel's probs_to_preds: classes within 1e-5 of the top tie
 
     def __init__(
         self,

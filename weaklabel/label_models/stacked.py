@@ -27,17 +27,19 @@ and the 36 prompts that beat chance on valid goes from 74 spam F1 (the stack's L
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
+from weaklabel._validation import ABSTAIN
 from weaklabel.label_models._posterior import onehot, softmax_rows
 from weaklabel.label_models.base import BaseLabelModel, DevSet, iter_row_chunks
 from weaklabel.label_models.label_model import LabelModel
 from weaklabel.label_models.majority import MajorityVote
-from weaklabel.lf import ABSTAIN
+
+if TYPE_CHECKING:
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
 
 __all__ = ["StackedLabelModel"]
 
@@ -259,6 +261,8 @@ class StackedLabelModel(BaseLabelModel):
 def _vote_features(votes: np.ndarray, k: int) -> sparse.csr_matrix:
     """:func:`onehot` of the votes, kept sparse: built a row chunk at a time, so a million-row
     fit never holds the dense (rows, m·k) indicator."""
+    from scipy import sparse  # SciPy and scikit-learn load when the model is fitted or used
+
     return sparse.vstack(
         [sparse.csr_matrix(onehot(chunk, k, np.float64)) for chunk in iter_row_chunks(votes)],
         format="csr",
@@ -268,6 +272,9 @@ def _vote_features(votes: np.ndarray, k: int) -> sparse.csr_matrix:
 def _fit_reader(features: sparse.csr_matrix, targets: np.ndarray, C: float) -> LogisticRegression:
     """Multinomial logistic regression on soft targets: each row once per class, weighted by
     its probability — the expected log loss under the targets, not their argmax."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
     n, k = targets.shape
     weights = targets.T.reshape(-1)
     keep = weights > 1e-9

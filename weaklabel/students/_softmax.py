@@ -18,9 +18,6 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import log_softmax, softmax
-from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["SoftmaxFit", "fit_softmax_regression", "softmax_proba"]
 
@@ -37,6 +34,8 @@ class SoftmaxFit(NamedTuple):
 
 def softmax_proba(X: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     """Class probabilities of the linear model for the rows of ``X`` (dense or sparse)."""
+    from scipy.special import softmax  # SciPy and scikit-learn load when a student is used
+
     return softmax(np.asarray(X @ coef.T) + intercept, axis=1)
 
 
@@ -47,6 +46,10 @@ def fit_softmax_regression(
 
     ``X`` is n x d (dense or scipy sparse), ``loss_weights`` the n x k array ``a``.
     """
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+    from sklearn.exceptions import ConvergenceWarning
+
     if C <= 0:
         raise ValueError(f"C must be > 0, got {C!r}")
     n, d = X.shape

@@ -34,12 +34,13 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
+from weaklabel._estimator import EstimatorMixin
+from weaklabel._io import open_envelope, write_json
+from weaklabel._validation import check_class_names, check_gold
 from weaklabel.metrics import score_predictions
 
 __all__ = ["SUM_TOLERANCE", "BaseStudent", "check_targets", "check_texts", "soft_cross_entropy"]
@@ -47,7 +48,9 @@ __all__ = ["SUM_TOLERANCE", "BaseStudent", "check_targets", "check_texts", "soft
 SUM_TOLERANCE = 1e-4
 """How far a row of probabilities may sum from 1 (float32 softmax outputs and CSV round trips)."""
 
-_FORMAT_VERSION = 1
+_FORMAT = "weaklabel.student"
+_FORMAT_VERSION = 2
+_LEGACY_VERSION = 1  # config.json without an envelope (no checksum): still read
 _CONFIG_FILE = "config.json"
 
 
@@ -140,6 +143,27 @@ def _one_hot(labels: np.ndarray, n_classes: int | None, name: str) -> tuple[np.n
     return onehot, has_label
 
 
+def _class_names_of(y: Any, class_names: Any, n_classes: int | None) -> list[str] | None:
+    """The class names: given, else (for hard labels given by name) their sorted distinct
+    values, as scikit-learn's classifiers order string labels."""
+    names = check_class_names(class_names, n_classes)
+    arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if names is None and arr.ndim == 1 and arr.dtype.kind in "OUS":
+        found = {v for v in arr.tolist() if isinstance(v, str)}
+        names = sorted(found) if found else None
+        if names is not None and len(names) < 2:
+            names = None  # one class: check_targets reports it with its usual message
+    return names
+
+
+def _hard_labels(y: Any, n_rows: int, names: list[str] | None, name: str) -> Any:
+    """Hard labels given by class name become class indices (``None`` = no label)."""
+    arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if arr.ndim == 1 and arr.dtype.kind in "OUS":
+        return check_gold(arr, n_rows, None, name, names)
+    return y
+
+
 def _take(texts: list[str], mask: np.ndarray) -> list[str]:
     return np.asarray(texts, dtype=object)[mask].tolist()
 
@@ -207,18 +231,32 @@ def soft_cross_entropy(probs: np.ndarray, targets: np.ndarray) -> float:
     return float(-np.mean(np.sum(targets * np.log(np.clip(probs, 1e-12, None)), axis=1)))
 
 
-class BaseStudent(BaseEstimator):
-    """A text classifier trained on probabilistic labels, with scikit-learn's conventions.
+class BaseStudent(EstimatorMixin):
+    """A text classifier trained on probabilistic labels: a scikit-learn classifier.
 
     Subclasses implement ``_fit(train)`` and ``_predict_proba(texts)``; ``fit`` here checks
     the input, applies the unlabeled-row rule and times the training. Fitted state:
-    ``n_classes_``, ``classes_``, ``n_train_rows_``, ``n_excluded_rows_``,
-    ``training_time_`` (seconds) and ``history_`` (one dict per epoch or solver run).
+    ``n_classes_``, ``classes_`` (the class names, or ``0..k-1``), ``n_train_rows_``,
+    ``n_excluded_rows_``, ``training_time_`` (seconds) and ``history_`` (one dict per epoch
+    or solver run).
+
+    It keeps scikit-learn's classifier contract without importing scikit-learn (see
+    :mod:`weaklabel._estimator`): ``is_classifier`` is True, :meth:`predict` returns labels
+    of ``classes_``, :meth:`score` is the accuracy, so ``cross_val_score`` and grid search
+    work with their default scoring.
     """
+
+    _estimator_kind: ClassVar[Literal["classifier"]] = "classifier"
+    _fitted_marker = "training_time_"  # set last, when fit succeeded
 
     exclude_unlabeled: bool
     min_confidence: float
     class_weight: Any
+
+    def _more_sklearn_tags(self, tags: Any) -> None:
+        tags.input_tags.two_d_array = False  # one text per row, as scikit-learn's text vectorizers
+        tags.input_tags.string = True
+        tags.target_tags.two_d_labels = True  # probabilistic labels: one column per class
 
     def fit(
         self,
@@ -228,6 +266,7 @@ class BaseStudent(BaseEstimator):
         *,
         labeled_mask: Any = None,
         n_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
         dev_texts: Sequence[str] | None = None,
         dev_y: Any = None,
     ) -> BaseStudent:
@@ -238,8 +277,9 @@ class BaseStudent(BaseEstimator):
         texts
             The training texts.
         probs
-            n x k probabilities (each row sums to 1) from a label model, or n hard class
-            indices (``-1`` = no label), turned into one-hot rows.
+            n x k probabilities (each row sums to 1) from a label model, or n hard labels
+            (class indices with ``-1`` = no label, or class names with ``None`` = no label),
+            turned into one-hot rows.
         sample_weight
             Optional non-negative weight per row.
         labeled_mask
@@ -248,11 +288,18 @@ class BaseStudent(BaseEstimator):
         n_classes
             Number of classes when ``probs`` are hard labels (default: largest + 1); with
             probabilities it must equal their width.
+        class_names
+            The names of the classes, in the order of the columns of ``probs`` (or of the
+            class indices): ``classes_`` holds them and :meth:`predict` returns them. Hard
+            labels given by name default to their sorted distinct names.
         dev_texts, dev_y
             A development split with hard or soft labels: scored after each epoch (in
             ``history_``) and used for early stopping where the student supports it.
         """
         texts = check_texts(texts)
+        names = _class_names_of(probs, class_names, n_classes)
+        n_classes = n_classes if names is None else len(names)
+        probs = _hard_labels(probs, len(texts), names, "probs")
         targets, has_target = check_targets(probs, len(texts), n_classes=n_classes)
         weights = _check_sample_weight(sample_weight, len(texts))
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -272,10 +319,10 @@ class BaseStudent(BaseEstimator):
         targets, weights = targets[keep], weights[keep]
         mass = (weights[:, None] * targets).sum(axis=0)
         loss_weights = weights[:, None] * _class_weights(self.class_weight, mass)[None, :] * targets
-        dev = self._check_dev(dev_texts, dev_y, k)
+        dev = self._check_dev(dev_texts, dev_y, k, names)
         train = _TrainingSet(_take(texts, keep), targets, loss_weights, *dev)
         self.n_classes_ = k
-        self.classes_ = np.arange(k)
+        self.classes_ = np.arange(k) if names is None else np.asarray(names, dtype=object)
         self.n_train_rows_ = int(keep.sum())
         self.n_excluded_rows_ = int(len(texts) - keep.sum())
         start = time.perf_counter()
@@ -284,12 +331,15 @@ class BaseStudent(BaseEstimator):
         return self
 
     @staticmethod
-    def _check_dev(dev_texts: Any, dev_y: Any, k: int) -> tuple[list[str] | None, np.ndarray | None]:
+    def _check_dev(
+        dev_texts: Any, dev_y: Any, k: int, names: list[str] | None
+    ) -> tuple[list[str] | None, np.ndarray | None]:
         if (dev_texts is None) != (dev_y is None):
             raise ValueError("pass both dev_texts and dev_y, or neither")
         if dev_texts is None:
             return None, None
         texts = check_texts(dev_texts, "dev_texts")
+        dev_y = _hard_labels(dev_y, len(texts), names, "dev_y")
         targets, has_target = check_targets(dev_y, len(texts), n_classes=k, name="dev_y")
         if not has_target.any():
             raise ValueError("dev_y has no label (all -1)")
@@ -306,9 +356,11 @@ class BaseStudent(BaseEstimator):
     def _predict_proba(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "training_time_"):  # set last, when fit succeeded
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+    @property
+    def class_names_(self) -> list[str] | None:
+        """The class names (``None`` when the classes are only indices)."""
+        classes = self.classes_
+        return None if classes.dtype.kind in "iu" else [str(c) for c in classes]
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """n x k class probabilities for ``texts``."""
@@ -319,30 +371,49 @@ class BaseStudent(BaseEstimator):
         return self._predict_proba(texts)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """The most probable class of each text."""
-        return self.predict_proba(texts).argmax(axis=1)
+        """The most probable class of each text, as a label of ``classes_`` (its name when
+        the student was given class names, else its index)."""
+        best = self.predict_proba(texts).argmax(axis=1)
+        return self.classes_[best]
 
-    def score(
+    def _gold(self, texts: list[str], y: Any) -> np.ndarray:
+        return check_gold(y, len(texts), self.n_classes_, "y", self.class_names_)
+
+    def score(self, texts: Sequence[str], y: Any, sample_weight: Any = None) -> float:
+        """Accuracy on ``texts`` against gold ``y`` (class names or indices; ``-1`` or
+        ``None`` = unknown, left out): scikit-learn's classifier ``score``. For F1 and the
+        other metrics use :meth:`evaluate`."""
+        texts = check_texts(texts)
+        gold = self._gold(texts, y)
+        weights = _check_sample_weight(sample_weight, len(texts))
+        known = gold >= 0
+        if not known.any():
+            return float("nan")
+        correct = self.predict_proba(texts).argmax(axis=1) == gold
+        return float(np.average(correct[known], weights=weights[known]))
+
+    def evaluate(
         self, texts: Sequence[str], y: Any, metrics: Sequence[str] = ("accuracy", "f1")
     ) -> dict[str, float]:
-        """Scores against gold class indices (rows with ``y = -1`` are left out).
+        """Scores against gold ``y`` (class names or indices; unknown rows are left out).
 
         ``f1`` is the F1 of class 1 for binary tasks and macro F1 otherwise, as in
         :func:`weaklabel.metrics.score_predictions`, so students and label models report
         the same numbers.
         """
         texts = check_texts(texts)
-        gold = _check_row_vector(y, len(texts), "y")
-        return score_predictions(gold, self.predict(texts), metrics, cardinality=self.n_classes_)
+        gold = self._gold(texts, y)
+        pred = self.predict_proba(texts).argmax(axis=1)
+        return score_predictions(gold, pred, metrics, cardinality=self.n_classes_)
 
     # persistence: config.json holds the hyperparameters and the small fitted state
 
     def _write_config(self, path: Path, **extra: Any) -> None:
-        config = {
+        body = {
             "student": type(self).__name__,
-            "format_version": _FORMAT_VERSION,
             "params": _to_json(self.get_params()),
             "n_classes": self.n_classes_,
+            "class_names": self.class_names_,
             "n_train_rows": self.n_train_rows_,
             "n_excluded_rows": self.n_excluded_rows_,
             "training_time": self.training_time_,
@@ -350,7 +421,7 @@ class BaseStudent(BaseEstimator):
             **extra,
         }
         path.mkdir(parents=True, exist_ok=True)
-        (path / _CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
+        write_json(path / _CONFIG_FILE, _FORMAT, _FORMAT_VERSION, body)
 
     @classmethod
     def _read_config(cls, path: str | Path) -> tuple[BaseStudent, dict[str, Any]]:
@@ -360,18 +431,21 @@ class BaseStudent(BaseEstimator):
         if not file.is_file():
             raise FileNotFoundError(f"no saved student at {path} (missing {_CONFIG_FILE})")
         try:
-            config = json.loads(file.read_text(encoding="utf-8"))
+            payload = json.loads(file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path} is not a saved student or is corrupt ({_CONFIG_FILE}: {exc})") from exc
+        if isinstance(payload, dict) and payload.get("format_version") == _LEGACY_VERSION:
+            config = payload  # saved before the envelope: no checksum to check
+        else:
+            config = open_envelope(payload, _FORMAT, _FORMAT_VERSION, str(file), "student")
         if config.get("student") != cls.__name__:
             raise ValueError(f"{path} holds a {config.get('student')!r}, not a {cls.__name__}")
-        if config.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"{path} has format version {config.get('format_version')}, this weaklabel reads {_FORMAT_VERSION}"
-            )
         student = cls(**_from_json(config["params"]))
         student.n_classes_ = int(config["n_classes"])
-        student.classes_ = np.arange(student.n_classes_)
+        names = config.get("class_names")
+        student.classes_ = (
+            np.arange(student.n_classes_) if names is None else np.asarray(names, dtype=object)
+        )
         student.n_train_rows_ = config["n_train_rows"]
         student.n_excluded_rows_ = config["n_excluded_rows"]
         student.training_time_ = config["training_time"]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from weaklabel.students._softmax import fit_softmax_regression, softmax_proba
 from weaklabel.students.base import BaseStudent, _TrainingSet
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 __all__ = ["TfidfStudent"]
 
@@ -96,6 +97,8 @@ class TfidfStudent(BaseStudent):
         self.min_confidence = min_confidence
 
     def _make_vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[TfidfVectorizer]:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # imported when used: ~1 s
+
         blocks = [("word", self.word_ngram_range), ("char_wb", self.char_ngram_range)]
         blocks = [(analyzer, ngrams) for analyzer, ngrams in blocks if ngrams is not None]
         if not blocks:
@@ -114,10 +117,14 @@ class TfidfStudent(BaseStudent):
             for i, (analyzer, ngrams) in enumerate(blocks)
         ]
 
-    def _features(self, texts: list[str]) -> sp.csr_matrix:
+    def _features(self, texts: list[str]) -> Any:
+        import scipy.sparse as sp
+
         return sp.hstack([vec.transform(texts) for vec in self.vectorizers_], format="csr")
 
     def _fit(self, train: _TrainingSet) -> None:
+        import scipy.sparse as sp
+
         self.vectorizers_ = self._make_vectorizers()
         X = sp.hstack([vec.fit_transform(train.texts) for vec in self.vectorizers_], format="csr")
         fit = fit_softmax_regression(X, train.loss_weights, C=self.C, max_iter=self.max_iter, tol=self.tol)
