@@ -196,7 +196,7 @@ def test_keyword_lf_argument_errors():
     with pytest.raises(ValueError, match="keywords must be non-empty strings"):
         keyword_lf("k", ["ok", ""], 1)
     for label in (True, -1, 1.0, ""):
-        with pytest.raises(ValueError, match="label must be a class name or (a class )?index"):
+        with pytest.raises(ValueError, match=r"label must be a class name or (a class )?index"):
             keyword_lf("k", "a", label)
 
 
