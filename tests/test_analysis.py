@@ -35,7 +35,7 @@ def test_lf_summary_matches_a_hand_computation():
     expected = pd.DataFrame(
         {
             "j": [0, 1, 2],
-            "polarity": [[0, 1], [0, 1], [0, 1]],
+            "polarity": [["ham", "spam"]] * 3,  # by name: the matrix has class names
             "coverage": [4 / 5, 3 / 5, 3 / 5],
             "overlaps": [3 / 5, 3 / 5, 2 / 5],
             "conflicts": [1 / 5, 1 / 5, 1 / 5],
@@ -66,10 +66,10 @@ def test_lf_summary_gold_without_labels_gives_nan_accuracy():
     ("gold", "message"),
     [
         ([1, 0, 0], r"shape \(3,\), expected \(5,\)"),
-        ([1, 0, 0, 2, 1], r"gold label at row 3 is 2, outside \[-1, 1\]"),
-        ([1, 0, 0, -2, 1], r"gold label at row 3 is -2"),
-        ([1.0, 0.0, np.nan, 1.0, 0.0], "gold label at row 2 is nan; use -1"),
-        (["spam", "ham", "ham", "spam", "ham"], "must be integer class indices"),
+        ([1, 0, 0, 2, 1], r"holds 2 at position 3, outside \[-1, 1\]"),
+        ([1, 0, 0, -2, 1], r"holds -2 at position 3"),
+        ([1.0, 0.0, np.nan, 1.0, 0.0], r"holds nan at position 2; .*-1 = unknown"),
+        (["spam", "ham", "eggs", "spam", "ham"], r"'eggs' at position 2, not a class name"),
     ],
 )
 def test_bad_gold_labels_are_rejected(gold, message):
@@ -118,7 +118,7 @@ def test_lf_summary_on_youtube_matches_a_plain_loop(wrench_dir):
         np.testing.assert_allclose(
             summary[column].to_numpy(dtype=float), expected[column], err_msg=column
         )
-    assert summary.loc["keyword_subscribe", "polarity"] == [1]
+    assert summary.loc["keyword_subscribe", "polarity"] == [L.class_names[1]]  # by name
 
 
 @pytest.mark.slow
@@ -150,7 +150,9 @@ def test_plot_lf_summary_returns_axes(wrench_dir):
     ax = plot_lf_summary(lf_summary(L, y))
     assert isinstance(ax, plt.Axes)
     assert len(ax.collections[0].get_offsets()) == L.n_sources
-    assert [t.get_text() for t in ax.texts][:2] == L.lf_names[:2]
+    labels = [t.get_text() for t in ax.texts]
+    assert labels[0] == "chance (1/2)" and labels[1:3] == L.lf_names[:2]
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(1 / 2)
     bars = plot_lf_summary(lf_summary(L))
     assert len(bars.patches) == L.n_sources
     plt.close("all")
@@ -177,9 +179,9 @@ def test_disagreements_returns_exactly_the_wrong_rows():
     assert list(wrong.index) == ["r1"]
     row = wrong.loc["r1"]
     assert (
-        row["text"] == "text 1" and row["gold"] == 0 and row["gold_name"] == "ham" and row["b"] == 1
+        row["text"] == "text 1" and row["gold"] == 0 and row["gold_name"] == "ham" and row["b"] == "spam"
     )
-    assert row["a"] == 0 and row["c"] == 1 and row["others_agree_with_gold"] == 1
+    assert row["a"] == "ham" and row["c"] == "spam" and row["others_agree_with_gold"] == 1
     with_abstains = disagreements(_small(), GOLD, "b", include_abstains=True)
     assert list(with_abstains.index) == ["r1", "r2", "r3"]
 

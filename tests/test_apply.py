@@ -90,7 +90,7 @@ def test_input_kinds_give_the_same_votes():
 def test_bad_inputs_are_rejected_clearly():
     lf = keyword_lf("k", "a", 1)
     with pytest.raises(
-        TypeError, match=r"only strings or only dicts; found \['NoneType', 'str'\].*position 1"
+        TypeError, match=r"only strings, only dicts or only namespaces; found \['NoneType', 'str'\].*position 1"
     ):
         apply_lfs([lf], ["a", None], progress=False)
     with pytest.raises(TypeError, match="cannot label data of type int"):

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 # Error slices live in their own module; re-exported here with the other error-analysis helpers.
+from weaklabel._validation import ABSTAIN, check_gold
 from weaklabel.error_slices import error_slices, plot_error_slices
-from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix, as_vote_array
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "disagreements",
     "error_slices",
     "lf_summary",
+    "matrix_summary",
     "plot_error_slices",
     "plot_lf_summary",
 ]
@@ -44,38 +45,22 @@ def _cardinality(L: Any, votes: np.ndarray) -> int:
     )
 
 
-def _check_gold(y: Any, n_rows: int, cardinality: int | None = None) -> np.ndarray:
-    """Gold labels as int64 class indices, ``-1`` for unknown; whole floats are accepted."""
-    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
-    if gold.shape != (n_rows,):
-        raise ValueError(
-            f"gold labels have shape {gold.shape}, expected ({n_rows},) to match the matrix"
-        )
-    if gold.dtype.kind == "f":
-        bad = ~np.isfinite(gold) | (gold != np.round(np.nan_to_num(gold)))
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"gold label at row {pos} is {gold[pos].item()!r}; use -1 for an unknown label"
-            )
-    elif gold.dtype.kind not in "iu":
-        raise ValueError(
-            f"gold labels must be integer class indices (-1 = unknown), got dtype {gold.dtype}"
-        )
-    gold = gold.astype(np.int64)
-    bad = gold < ABSTAIN
-    if cardinality is not None:
-        bad |= gold >= cardinality
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        if cardinality is None:
-            raise ValueError(
-                f"gold label at row {pos} is {gold[pos]}; use -1 (unknown) or a class index"
-            )
-        raise ValueError(
-            f"gold label at row {pos} is {gold[pos]}, outside [-1, {cardinality - 1}] (-1 = unknown)"
-        )
-    return gold
+def _gold(L: Any, y: Any, n_rows: int) -> np.ndarray:
+    """Gold labels (class indices or names, ``-1``/``None`` = unknown) as class indices."""
+    matrix = isinstance(L, LabelMatrix)
+    return check_gold(
+        y,
+        n_rows,
+        L.cardinality if matrix else None,
+        "y (gold labels)",
+        L.class_names if matrix else None,
+    )
+
+
+def _class_name(L: Any) -> Any:
+    """Class index -> what the tables show: its name when the matrix has names."""
+    names = L.class_names if isinstance(L, LabelMatrix) else None
+    return (lambda c: names[c]) if names else (lambda c: c)
 
 
 def _class_vote_counts(votes: np.ndarray, cardinality: int) -> np.ndarray:
@@ -89,7 +74,8 @@ def _class_vote_counts(votes: np.ndarray, cardinality: int) -> np.ndarray:
 def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> pd.DataFrame:
     """One row per source: what it votes, how often, and how it relates to the others.
 
-    Columns: ``polarity`` (the classes it votes), ``coverage`` (share of rows it votes on),
+    Columns: ``polarity`` (the classes it votes, by name when the LabelMatrix has class
+    names), ``coverage`` (share of rows it votes on),
     ``overlaps`` (share of rows where it and another source vote), ``conflicts`` (share of
     rows where another source votes a different class), ``errors`` (rows it raised on,
     when known). With gold ``y`` (``-1`` = unknown, ignored): ``correct``, ``incorrect``,
@@ -103,10 +89,14 @@ def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> p
     total = counts.sum(axis=1, keepdims=True)
     same = np.take_along_axis(counts, np.clip(votes, 0, None), axis=1)
     denominator = max(n, 1)
+    shown = _class_name(L)
     summary = pd.DataFrame(
         {
             "j": np.arange(m),
-            "polarity": [sorted(np.unique(votes[voted[:, j], j]).tolist()) for j in range(m)],
+            "polarity": [
+                [shown(c) for c in sorted(np.unique(votes[voted[:, j], j]).tolist())]
+                for j in range(m)
+            ],
             "coverage": voted.sum(axis=0) / denominator,
             "overlaps": (voted & (total > 1)).sum(axis=0) / denominator,
             "conflicts": (voted & (total - same > 0)).sum(axis=0) / denominator,
@@ -116,7 +106,7 @@ def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> p
     if isinstance(L, LabelMatrix) and any(L.error_counts.values()):
         summary["errors"] = [L.error_counts[name] for name in names]
     if y is not None:
-        gold = _check_gold(y, n, L.cardinality if isinstance(L, LabelMatrix) else None)
+        gold = _gold(L, y, n)
         known = voted & (gold[:, None] != ABSTAIN)
         correct = (known & (votes == gold[:, None])).sum(axis=0)
         incorrect = known.sum(axis=0) - correct
@@ -129,10 +119,28 @@ def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> p
     return summary
 
 
-def plot_lf_summary(summary: pd.DataFrame, ax: Any = None, *, annotate: bool = True) -> Any:
+def matrix_summary(L: Any) -> dict[str, float]:
+    """Share of rows with at least one vote (``coverage``), at least two (``overlap``), and
+    two votes for different classes (``conflict``): Snorkel's ``label_coverage``,
+    ``label_overlap`` and ``label_conflict``."""
+    votes = as_vote_array(L)
+    n = max(votes.shape[0], 1)
+    counts = _class_vote_counts(votes, _cardinality(L, votes))
+    return {
+        "coverage": float((counts.sum(axis=1) > 0).sum() / n),
+        "overlap": float((counts.sum(axis=1) > 1).sum() / n),
+        "conflict": float(((counts > 0).sum(axis=1) > 1).sum() / n),
+    }
+
+
+def plot_lf_summary(
+    summary: pd.DataFrame, ax: Any = None, *, annotate: bool = True, n_classes: int | None = None
+) -> Any:
     """Coverage against empirical accuracy per source (coverage alone without gold).
 
-    Returns the matplotlib Axes, so notebooks show it and reports can save it.
+    The dotted line is chance, ``1 / n_classes`` (default: the number of classes the
+    sources vote, at least 2). Returns the matplotlib Axes, so notebooks show it and
+    reports can save it.
     """
     import matplotlib.pyplot as plt
 
@@ -144,7 +152,12 @@ def plot_lf_summary(summary: pd.DataFrame, ax: Any = None, *, annotate: bool = T
         _, ax = plt.subplots(figsize=(6.5, 4.5))
     if "emp_accuracy" in summary:
         ax.scatter(summary["coverage"], summary["emp_accuracy"], s=40, alpha=0.8, color="tab:blue")
-        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        k = n_classes or max(2, len({c for pol in summary.get("polarity", []) for c in pol}))
+        ax.axhline(1.0 / k, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"chance (1/{k})", (1.0, 1.0 / k), xycoords=("axes fraction", "data"),
+            fontsize=7, color="grey", ha="right", va="bottom",
+        )
         ax.set_ylabel("empirical accuracy (on gold rows)")
         ax.set_ylim(-0.02, 1.02)
         if annotate:
@@ -215,19 +228,24 @@ def disagreements(
     Returns one row per error with ``gold``, the source's vote, one column per other
     source, ``others_agree_with_gold`` (how many other sources voted the gold class) and,
     given ``data`` (matched to the matrix by row id), its ``columns`` (default: ``text``).
-    With ``include_abstains`` rows where the source abstained are listed too.
+    When the matrix has class names, ``gold_name`` follows ``gold`` and the votes are shown
+    by name (``None`` = abstained). With ``include_abstains`` rows where the source
+    abstained are listed too.
     """
     if not isinstance(L, LabelMatrix):
         raise TypeError("disagreements needs a LabelMatrix (it looks sources up by name)")
     if source not in L.lf_names:
         raise KeyError(f"no source named {source!r}; sources are {L.lf_names}")
-    gold = _check_gold(y, L.n_rows, L.cardinality)
+    gold = _gold(L, y, L.n_rows)
     votes = L.to_dataframe()
     vote = votes[source].to_numpy()
     wrong = (gold != ABSTAIN) & (vote != gold) & ((vote != ABSTAIN) | include_abstains)
     others = votes.drop(columns=source)
     result = pd.DataFrame({"gold": gold, source: vote}, index=L.index)
     result["others_agree_with_gold"] = (others.to_numpy() == gold[:, None]).sum(axis=1)
+    if L.class_names:
+        result[source] = L.to_dataframe(as_names=True)[source]
+        others = L.to_dataframe(as_names=True).drop(columns=source)
     result = result.join(others)
     if data is not None:
         wanted = columns or [c for c in ("text",) if c in data.columns]

@@ -14,6 +14,7 @@ import os
 import pickle
 import threading
 import traceback
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal, NamedTuple
@@ -49,10 +50,12 @@ class _Classes(NamedTuple):
 
 
 def as_frame(data: Any) -> pd.DataFrame:
-    """Accept a DataFrame, a Series, or a list of strings or dicts, and return a DataFrame.
+    """Accept a DataFrame, a Series, a list of strings, dicts or namespaces, or a 2-D array,
+    and return a DataFrame.
 
-    Strings become a ``text`` column; a Series keeps its name (``text`` if unnamed). Row
-    ids (the index) must be unique, and so must column names.
+    Strings become a ``text`` column; a Series keeps its name (``text`` if unnamed); the
+    columns of a 2-D array are named 0..m-1 (an LF reads ``x[0]``). Row ids (the index)
+    must be unique, and so must column names.
     """
     if isinstance(data, pd.DataFrame):
         frame = data
@@ -60,6 +63,8 @@ def as_frame(data: Any) -> pd.DataFrame:
         frame = data.to_frame(name=data.name if data.name is not None else "text")
     elif isinstance(data, np.ndarray) and data.ndim == 1:
         frame = pd.DataFrame({"text": data})
+    elif isinstance(data, np.ndarray) and data.ndim == 2:
+        frame = pd.DataFrame(data)  # columns 0..m-1: an LF reads x[0], x[1], ...
     elif isinstance(data, Sequence) and not isinstance(data, str | bytes):
         items = list(data)
         if all(isinstance(item, str) for item in items):
@@ -69,15 +74,18 @@ def as_frame(data: Any) -> pd.DataFrame:
                 frame = pd.DataFrame({"text": pd.Series(items, dtype=object)})
         elif all(isinstance(item, Mapping) for item in items):
             frame = pd.DataFrame.from_records(items)
+        elif all(isinstance(item, types.SimpleNamespace) for item in items):
+            frame = pd.DataFrame.from_records([vars(item) for item in items])
         else:
             kinds = {type(item).__name__ for item in items}
             first = next(
                 pos
                 for pos, item in enumerate(items)
-                if not isinstance(item, type(items[0])) or not isinstance(item, str | Mapping)
+                if not isinstance(item, type(items[0]))
+                or not isinstance(item, str | Mapping | types.SimpleNamespace)
             )
             raise TypeError(
-                "data as a list must hold only strings or only dicts; "
+                "data as a list must hold only strings, only dicts or only namespaces; "
                 f"found {sorted(kinds)} (first odd item at position {first}: {items[first]!r:.80})"
             )
     else:
@@ -244,16 +252,18 @@ def _wrong_length(name: str, shape: tuple[int, ...], n_rows: int) -> InvalidVote
 # ---------------------------------------------------------------- row-wise LFs
 def _rows(frame: pd.DataFrame) -> list[Row]:
     names = list(frame.columns)
+    ids = frame.index.tolist()
     if not names:
-        return [Row() for _ in range(len(frame))]
+        return [Row(row_id) for row_id in ids]
     columns = [frame[name].tolist() for name in names]  # Python scalars, column by column
     if all(isinstance(name, str) for name in names):
         return [
-            Row(**dict(zip(names, values, strict=True))) for values in zip(*columns, strict=True)
+            Row(row_id, **dict(zip(names, values, strict=True)))
+            for row_id, values in zip(ids, zip(*columns, strict=True), strict=True)
         ]
     rows = []
-    for values in zip(*columns, strict=True):
-        row = Row()
+    for row_id, values in zip(ids, zip(*columns, strict=True), strict=True):
+        row = Row(row_id)
         row.__dict__.update(zip(names, values, strict=True))  # non-string column names
         rows.append(row)
     return rows

@@ -352,7 +352,7 @@ def render_report(result: RunResult, summary: pd.DataFrame, student_probs: dict[
     comparison = comparison_table(result.metrics)
     parts.append(_table(comparison) if len(comparison) else "<p>No split has gold labels.</p>")
     parts += ["<h2>Labeling sources (train split)</h2>", _table(summary)]
-    parts.append(_figure_tag(plot_lf_summary(summary).figure))
+    parts.append(_figure_tag(plot_lf_summary(summary, n_classes=len(_class_names(result))).figure))
     gold_split = next(
         (result.splits[s] for s in ("test", "valid", "train") if s in result.probs and result.splits[s].has_gold),
         None,

@@ -65,8 +65,17 @@ class Row(types.SimpleNamespace):
     """One data point as a row-wise LF sees it: ``x.text`` and ``x["text"]`` both work.
 
     A light namespace rather than a ``pandas.Series``: building a Series per row is what
-    makes row-wise appliers slow.
+    makes row-wise appliers slow. The Series idioms Snorkel LFs use still work, on a Series
+    built on demand: ``x.name`` (the row id, unless the data has a ``name`` column),
+    ``x.to_dict()``, ``x.isnull()``, ``x.values``, ``x.index`` — any Series attribute that
+    is not a field of the row; :meth:`to_series` gives the Series itself.
     """
+
+    __slots__ = ("_row_id",)
+
+    def __init__(self, _row_id: Any = None, /, **fields: Any) -> None:
+        super().__init__(**fields)
+        self._row_id = _row_id
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -85,6 +94,33 @@ class Row(types.SimpleNamespace):
 
     def keys(self) -> Iterable[str]:
         return self.__dict__.keys()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict (a copy)."""
+        return dict(self.__dict__)
+
+    def to_series(self) -> pd.Series:
+        """The row as the ``pandas.Series`` Snorkel would pass: fields as the index, the row
+        id as its ``name``."""
+        return pd.Series(self.__dict__, name=self._row_id, dtype=object)
+
+    def __getattr__(self, attr: str) -> Any:
+        # only reached for names that are neither fields nor Row methods
+        if not attr.startswith("_") and hasattr(pd.Series, attr):
+            return getattr(self.to_series(), attr)
+        raise AttributeError(
+            f"row has no field {attr!r}; fields are {list(self.__dict__)}"
+        )
+
+    def __copy__(self) -> Row:
+        return Row(self._row_id, **self.__dict__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_make_row, (self._row_id, dict(self.__dict__)))
+
+
+def _make_row(row_id: Any, fields: dict[str, Any]) -> Row:
+    return Row(row_id, **fields)
 
 
 class BaseLabelingFunction(ABC):

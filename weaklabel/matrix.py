@@ -231,9 +231,21 @@ class LabelMatrix:
         """A writable copy of the votes (int64 by default, the safest for arithmetic)."""
         return self._votes.astype(dtype)
 
-    def to_dataframe(self) -> pd.DataFrame:
-        """The votes as a DataFrame: one column per source, indexed by row id."""
-        return pd.DataFrame(self._votes.copy(), columns=list(self._lf_names), index=self._index)
+    def to_dataframe(self, as_names: bool = False) -> pd.DataFrame:
+        """The votes as a DataFrame: one column per source, indexed by row id.
+
+        ``as_names=True`` shows each vote as its class name (``None`` = abstain); it needs
+        ``class_names``.
+        """
+        frame = pd.DataFrame(self._votes.copy(), columns=list(self._lf_names), index=self._index)
+        if not as_names:
+            return frame
+        if self._class_names is None:
+            raise ValueError("as_names=True needs a LabelMatrix with class_names")
+        lookup = np.asarray([*self._class_names, None], dtype=object)  # -1 picks None
+        return pd.DataFrame(
+            lookup[self._votes], columns=list(self._lf_names), index=self._index
+        )
 
     def coverage(self) -> float:
         """Share of rows with at least one non-abstain vote."""
