@@ -106,16 +106,18 @@ def as_frame(data: Any) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- vote checking
+def _name_hint(value: str, class_names: Sequence[str] | None) -> str:
+    if class_names:
+        return f"; {value!r} is not one of the class names {list(class_names)}"
+    return "; a class name needs apply_lfs(..., class_names=[...]) to map it"
+
+
 def _bad_vote_error(
     name: str, row: Any, value: Any, cardinality: int | None, class_names: Any = None
 ) -> InvalidVoteError:
     allowed = f"in [0, {cardinality - 1}]" if cardinality else ">= 0"
     if isinstance(value, str):
-        hint = (
-            f"; {value!r} is not one of the class names {list(class_names)}"
-            if class_names
-            else "; a class name needs apply_lfs(..., class_names=[...]) to map it"
-        )
+        hint = _name_hint(value, class_names)
     elif value is None:
         hint = "; return ABSTAIN (-1) instead of None"
     elif isinstance(value, bool | np.bool_):
@@ -511,6 +513,16 @@ def apply_lfs(
     n_jobs, cardinality = _check_arguments(on_error, batch_size, n_jobs, cardinality, class_names)
     classes = _Classes(cardinality, check_class_names(class_names, cardinality))
     sources = _check_sources(lfs)
+    for lf in sources:  # a label name that cannot map is an error before any LF runs
+        label = getattr(lf, "label", None)
+        if isinstance(lf, RegexLabelingFunction) and isinstance(label, str):
+            if label not in (classes.names or ()):
+                raise InvalidVoteError(
+                    f"LF {lf.name!r} votes the class name {label!r}{_name_hint(label, classes.names)}",
+                    lf.name,
+                    None,
+                    label,
+                )
     frame = as_frame(data)
     for lf in sources:  # a missing column is a data error, never an LF failure to abstain on
         column = getattr(lf, "column", None)
