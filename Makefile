@@ -22,7 +22,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest --nbmake tests notebooks
+	# docstring examples run too (--doctest-modules weaklabel)
+	$(PY) -m pytest --nbmake --doctest-modules weaklabel tests notebooks
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" -x -q tests

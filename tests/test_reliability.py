@@ -222,7 +222,7 @@ def test_labels_and_votes_out_of_range_on_real_votes(wrench_dir, cls):
     bad_gold[7] = 2
     with pytest.raises(ValueError, match=r"y_dev .* holds 2 at position 7, outside \[-1, 1\]"):
         cls(cardinality=2).fit(L, y_dev=bad_gold, L_dev=L)
-    with pytest.raises(ValueError, match=r"gold label at row 7 is 2, outside \[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"holds 2 at position 7, outside \[-1, 1\]"):
         lf_summary(L, bad_gold)
     votes = L.to_numpy()
     votes[3, 4] = 2

@@ -110,9 +110,13 @@ def _print_summary(result: RunResult) -> None:
 
 
 def _where_it_failed(error: BaseException) -> str:
-    """``file:line`` of the innermost frame of ``error``'s traceback."""
+    """``file:line`` of the innermost frame of ``error``'s traceback outside weaklabel (the
+    user's LF line, not the ``Row`` attribute lookup that raised for it)."""
+    package = Path(__file__).resolve().parent
     frames = traceback.extract_tb(error.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    outside = [f for f in frames if not Path(f.filename).resolve().is_relative_to(package)]
+    frame = (outside or frames)[-1] if frames else None
+    return f"{frame.filename}:{frame.lineno}" if frame else ""
 
 
 def error_message(error: WeaklabelError) -> str:
