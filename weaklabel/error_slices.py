@@ -191,9 +191,9 @@ def _reference(y: Any, others_vote: np.ndarray, n: int, cardinality: int) -> tup
     """The right answer per row: gold where known, else the others' strict majority."""
     if y is None:
         return others_vote, "others"
-    from weaklabel.analysis import _check_gold
+    from weaklabel._validation import check_gold
 
-    gold = _check_gold(y, n, cardinality)
+    gold = check_gold(y, n, cardinality, "gold labels")
     if (gold != ABSTAIN).all():
         return gold, "gold"
     if (gold == ABSTAIN).all():

@@ -300,11 +300,11 @@ def suggest_lfs(
     for name, frame in (("labeled", frame_l), ("unlabeled", frame_u)):
         if "text" not in frame.columns:
             raise KeyError(f"the {name} rows have no 'text' column; columns are {list(frame.columns)}")
-    from weaklabel.analysis import _check_gold
+    from weaklabel._validation import check_gold
 
     gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
     k = cardinality or (len(class_names) if class_names else (int(gold.max()) + 1 if gold.size else 2))
-    gold = _check_gold(gold, len(frame_l), max(k, 2))
+    gold = check_gold(gold, len(frame_l), max(k, 2), "gold labels")
     k = max(k, 2)
     keep = gold != ABSTAIN
     if keep.sum() < 2:
