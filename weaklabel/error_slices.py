@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from weaklabel._json import json_safe
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.text_patterns import PATTERNS, TextPattern, ngram_matrix, word_count_pattern
@@ -65,7 +66,7 @@ class ErrorSlice:
     examples: list[dict[str, Any]] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return json_safe(asdict(self))
 
 
 @dataclass
@@ -102,7 +103,7 @@ class ErrorSlices:
         return pd.DataFrame([{c: getattr(s, c) for c in columns} for s in self.slices], columns=columns)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({**{k: v for k, v in asdict(self).items() if k != "slices"},
+        return json_safe({**{k: v for k, v in asdict(self).items() if k != "slices"},
                           "slices": [s.to_dict() for s in self.slices]})
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -141,18 +142,6 @@ class ErrorSlices:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 # ---------------------------------------------------------------- references
@@ -316,7 +305,7 @@ def _describe(scope: _Scope, kind: str, key: str, description: str, mask: np.nda
         return scope.class_names[c] if scope.class_names and c >= 0 else int(c)
 
     examples = [
-        {"row": _jsonable(scope.index[i]), "text": scope.texts[i], "expected": name(int(scope.reference[i])),
+        {"row": json_safe(scope.index[i]), "text": scope.texts[i], "expected": name(int(scope.reference[i])),
          "vote": name(int(scope.vote[i]))}
         for i in np.flatnonzero(errors)[:n_examples]
     ]
@@ -326,7 +315,7 @@ def _describe(scope: _Scope, kind: str, key: str, description: str, mask: np.nda
         accuracy=None if not n_known else 1.0 - float(errors.sum()) / n_known,
         others_coverage=float((scope.others[mask] != ABSTAIN).any(axis=1).mean()) if scope.others.shape[1] else 0.0,
         others_accuracy=None if not others_known.any() else others_right / int(others_known.sum()),
-        rows=[_jsonable(r) for r in scope.index[mask]], examples=examples,
+        rows=[json_safe(r) for r in scope.index[mask]], examples=examples,
     )
 
 
@@ -413,7 +402,7 @@ def error_slices(
         n_errors=int(scope.error.sum()),
         accuracy=None if not n_known else 1.0 - float(scope.error.sum()) / n_known,
         slices=[_describe(scope, *item, n_examples) for item in found],
-        error_rows=[_jsonable(r) for r in scope.index[scope.error]],
+        error_rows=[json_safe(r) for r in scope.index[scope.error]],
     )
 
 

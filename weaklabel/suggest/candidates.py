@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from weaklabel._json import json_safe
 from weaklabel.lf import RegexLabelingFunction, keyword_lf, regex_lf
 from weaklabel.text_patterns import (
     PATTERNS,
@@ -93,7 +94,7 @@ class Suggestion:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, with the ``id``; :meth:`from_dict` reads it back."""
-        return {"id": self.id, **_plain(asdict(self))}
+        return {"id": self.id, **json_safe(asdict(self))}
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Suggestion:
@@ -102,18 +103,6 @@ class Suggestion:
         if "id" in record and record["id"] != suggestion.id:
             raise ValueError(f"suggestion {suggestion.name!r}: id {record['id']!r} does not match its content")
         return suggestion
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def wilson_lower_bound(successes: np.ndarray, trials: np.ndarray, z: float) -> np.ndarray:

@@ -248,9 +248,7 @@ def ask_for_proposals(
 ) -> LLMProposals:
     """Send the proposal prompt(s) and parse the answers: one general request, then one per
     error slice while the ``max_requests`` budget lasts."""
-    frame = as_frame(labeled)
-    texts = frame["text"].fillna("").astype(str).tolist()
-    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
+    texts, gold = _texts(labeled), _gold(y)
     messages = [build_messages(task, class_names, texts, gold, slices=slices, settings=settings,
                                random_state=random_state)]
     if slices is not None:
@@ -284,18 +282,37 @@ def propose_lfs(
     gated, never run in-process) in ``result.python`` and the unusable ones in
     ``result.rejected``.
     """
-    from weaklabel.suggest.sandbox import SandboxError, run_python_lf
-    from weaklabel.suggest.suggester import SuggestSettings, gate, suggest_lfs
+    from weaklabel.suggest.suggester import suggest_lfs
 
     proposals = ask_for_proposals(task, labeled, y, class_names, settings, slices=slices, cache=cache)
-    options = dict(suggest_options)
     result = suggest_lfs(labeled, y, unlabeled, class_names=class_names, candidates=proposals.candidates,
-                         focus=slices, settings=suggest_settings, **options)
-    frame_l, frame_u = as_frame(labeled), as_frame(unlabeled)
-    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
-    texts_l = frame_l["text"].fillna("").astype(str).tolist()
-    texts_u = frame_u["text"].fillna("").astype(str).tolist()
-    prior = (np.bincount(gold[gold >= 0], minlength=len(class_names)) + 1.0) / ((gold >= 0).sum() + len(class_names))
+                         focus=slices, settings=suggest_settings, **suggest_options)
+    result.python = _check_python(proposals, _texts(labeled), _texts(unlabeled), _gold(y), class_names,
+                                  result.settings)
+    result.rejected = proposals.rejected
+    result.n_requests = proposals.n_requests
+    return result
+
+
+def _texts(rows: Any) -> list[str]:
+    return as_frame(rows)["text"].fillna("").astype(str).tolist()
+
+
+def _gold(y: Any) -> np.ndarray:
+    return np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
+
+
+def _check_python(
+    proposals: LLMProposals, texts_l: list[str], texts_u: list[str], gold: np.ndarray,
+    class_names: Sequence[str], settings: Any,
+) -> list[PythonProposal]:
+    """Run each Python proposal in the sandbox on the labeled and unlabeled rows and gate it;
+    those that cannot run go to ``proposals.rejected``."""
+    from weaklabel.suggest.sandbox import SandboxError, run_python_lf
+    from weaklabel.suggest.suggester import gate
+
+    known = gold >= 0
+    prior = (np.bincount(gold[known], minlength=len(class_names)) + 1.0) / (known.sum() + len(class_names))
     kept: list[PythonProposal] = []
     for proposal in proposals.python:
         try:
@@ -306,12 +323,8 @@ def propose_lfs(
             continue
         proxy = Suggestion(name=proposal.name, kind="regex", label=proposal.label, family="llm",
                            description="python", pattern="python")
-        known = gold >= 0
-        passed = gate([proxy], run_l.fires[known, None], gold[known], prior, result.settings or SuggestSettings())
+        passed = gate([proxy], run_l.fires[known, None], gold[known], prior, settings)
         proposal.stats = {**proxy.stats, "coverage": round(float(run_u.fires.mean()) if texts_u else 0.0, 4),
                           "errors": run_l.n_errors + run_u.n_errors, "passed_gate": bool(passed[0])}
         kept.append(proposal)
-    result.python = kept
-    result.rejected = proposals.rejected
-    result.n_requests = proposals.n_requests
-    return result
+    return kept
