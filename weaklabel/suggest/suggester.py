@@ -40,8 +40,8 @@ __all__ = ["SuggestSettings", "SuggestionResult", "gate", "suggest_lfs"]
 
 
 class SuggestSettings(BaseModel):
-    """The suggester's knobs. Defaults were fixed by the leave-one-dataset-out protocol of
-    ``benchmarks/suggest.py`` (see ``docs/how-to/suggest-lfs.md``), never on the set scored."""
+    """The suggester's knobs. The defaults were fixed before ``benchmarks/suggest.py`` first
+    ran and never tuned on the data sets it scores (see ``docs/how-to/suggest-lfs.md``)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
