@@ -158,3 +158,17 @@ def test_minilm_embeddings_are_normalised_cached_and_reproducible(wrench_dir, tm
     monkeypatch.setattr(embeddings, "_encode", fail)
     again = error_slices(L, L.lf_names[0], data, y, kinds=("cluster",), min_size=3, cache_dir=tmp_path)
     assert again.to_dict() == first.to_dict()
+
+
+@pytest.mark.shared_data
+def test_the_fit_report_shows_where_the_sources_err(wrench_dir, tmp_path):
+    from weaklabel.error_slices import report_section
+    from weaklabel.fit import run
+
+    result = run({"name": "slices", "output_dir": str(tmp_path / "run"), "progress": False, "report": True,
+                  "data": {"source": "wrench", "path": str(wrench_dir("youtube_prompted_original"))},
+                  "student": {"kind": "none"}})
+    section = report_section(result)
+    assert section.startswith("<h2>Where the sources err (valid split)</h2>")
+    assert "Where label_model errs" in section and "<td>" in section
+    assert section in (tmp_path / "run" / "report.html").read_text()

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from weaklabel.analysis import lf_summary, plot_lf_summary
+from weaklabel.error_slices import report_section as error_slices_report_section
 from weaklabel.exceptions import OutputDirError
 from weaklabel.label_models.base import probs_columns
 from weaklabel.metrics import calibration_curve, confusion_matrix
@@ -371,6 +372,7 @@ def render_report(result: RunResult, summary: pd.DataFrame, student_probs: dict[
     reports = result.metrics.get("llm_labelers") or {}
     if reports:
         parts += ["<h2>LLM labelers</h2>", _table(pd.DataFrame(reports).T)]
+    parts.append(error_slices_report_section(result))
     timings = pd.DataFrame({"seconds": result.timings})
     parts += ["<h2>Timings</h2>", _table(timings)]
     body = "\n".join(parts)

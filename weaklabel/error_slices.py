@@ -36,7 +36,7 @@ from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.text_patterns import PATTERNS, TextPattern, ngram_matrix, word_count_pattern
 
-__all__ = ["ErrorSlice", "ErrorSlices", "error_slices", "plot_error_slices"]
+__all__ = ["ErrorSlice", "ErrorSlices", "error_slices", "plot_error_slices", "report_section"]
 
 KINDS = ("ngram", "pattern", "cluster")
 _MIN_LIFT = 1.25
@@ -424,3 +424,27 @@ def plot_error_slices(slices: ErrorSlices, ax: Any = None) -> Any:
     ax.set_title(f"Where {slices.source} errs")
     ax.legend(loc="lower right", fontsize=8)
     return ax
+
+
+def report_section(result: Any, *, max_sources: int = 3) -> str:
+    """The report's "where the sources err" section for a ``weaklabel.fit`` run: the error
+    slices, on the gold rows of the valid split, of each LLM labeler (at most
+    ``max_sources``) or, without any, of the label model. Empty without gold valid rows.
+    N-gram and pattern slices only: a report must not load an encoder."""
+    valid = result.splits.get("valid")
+    if valid is None or not valid.has_gold or not len(valid.data) or not valid.votes or "valid" not in result.probs:
+        return ""
+    L = valid.L
+    names = [spec.name for spec in result.config.llm_labelers if spec.name in L.lf_names][:max_sources]
+    sources: list[tuple[str, Any]] = [(name, name) for name in names]
+    if not sources:
+        sources = [("label_model", result.probs["valid"].argmax(axis=1))]
+    sections = []
+    for label, source in sources:
+        found = error_slices(L, source, valid.data, valid.y, name=label, kinds=("ngram", "pattern"),
+                             min_size=3, max_slices=5)
+        if found.n_errors:
+            sections.append(found.to_html())
+    if not sections:
+        return ""
+    return "<h2>Where the sources err (valid split)</h2>\n" + "\n".join(sections)
