@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -441,8 +442,12 @@ def report_section(result: Any, *, max_sources: int = 3) -> str:
         sources = [("label_model", result.probs["valid"].argmax(axis=1))]
     sections = []
     for label, source in sources:
-        found = error_slices(L, source, valid.data, valid.y, name=label, kinds=("ngram", "pattern"),
-                             min_size=3, max_slices=5)
+        try:
+            found = error_slices(L, source, valid.data, valid.y, name=label, kinds=("ngram", "pattern"),
+                                 min_size=3, max_slices=5)
+        except Exception as exc:  # an optional section must never cost the run its artifacts
+            logging.getLogger("weaklabel").warning("  error slices of %s left out of the report: %s", label, exc)
+            continue
         if found.n_errors:
             sections.append(found.to_html())
     if not sections:
