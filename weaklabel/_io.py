@@ -72,7 +72,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def write_json(path: str | Path, format: str, version: int, body: dict[str, Any]) -> Path:
-    """Write ``body`` sealed (see :func:`seal`) as indented JSON, atomically."""
+    """Write ``body`` sealed (see ``seal``) as indented JSON, atomically."""
     path = Path(path)
     text = json.dumps(seal(format, version, body), indent=1)
     with atomic_path(path) as tmp:
@@ -81,7 +81,7 @@ def write_json(path: str | Path, format: str, version: int, body: dict[str, Any]
 
 
 def read_json(path: str | Path, format: str, version: int, what: str) -> dict[str, Any]:
-    """The body of a JSON file written by :func:`write_json`, checked (``what`` names the kind
+    """The body of a JSON file written by ``write_json``, checked (``what`` names the kind
     of object in the messages, e.g. ``"label model"``)."""
     path = Path(path)
     if not path.is_file():

@@ -35,7 +35,7 @@ MAX_CARDINALITY = 32767
 
 
 def is_label_matrix(obj: Any) -> bool:
-    """Whether ``obj`` is a :class:`~weaklabel.matrix.LabelMatrix`, without importing pandas:
+    """Whether ``obj`` is a ``LabelMatrix``, without importing pandas:
     if ``weaklabel.matrix`` was never imported, no LabelMatrix can exist."""
     matrix = sys.modules.get("weaklabel.matrix")
     return matrix is not None and isinstance(obj, matrix.LabelMatrix)

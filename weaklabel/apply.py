@@ -1,4 +1,4 @@
-"""Run labeling functions over data and collect their votes in a :class:`LabelMatrix`.
+"""Run labeling functions over data and collect their votes in a ``LabelMatrix``.
 
 Each kind of LF runs the fastest way it allows: vectorised LFs once per batch of rows,
 row-wise LFs in a Python loop (optionally over several processes, with identical
@@ -481,7 +481,7 @@ def apply_lfs(
     progress: bool = True,
     on_error: OnError = "raise",
 ) -> LabelMatrix:
-    """Apply labeling functions to data and return their votes as a :class:`LabelMatrix`.
+    """Apply labeling functions to data and return their votes as a ``LabelMatrix``.
 
     Parameters
     ----------
@@ -504,11 +504,11 @@ def apply_lfs(
     progress
         Show a progress bar (notebook-aware).
     on_error
-        ``"raise"``: an LF that raises stops the run with a :class:`LabelingFunctionError`
+        ``"raise"``: an LF that raises stops the run with a ``LabelingFunctionError``
         naming the LF and the row (the original exception is its ``__cause__``).
         ``"abstain"``: its vote becomes ABSTAIN and the count is kept in
         ``LabelMatrix.error_counts`` (a vectorised LF that raises abstains on its whole
-        batch). Invalid votes (wrong type or range) always raise :class:`InvalidVoteError`.
+        batch). Invalid votes (wrong type or range) always raise ``InvalidVoteError``.
     """
     n_jobs, cardinality = _check_arguments(on_error, batch_size, n_jobs, cardinality, class_names)
     classes = _Classes(cardinality, check_class_names(class_names, cardinality))

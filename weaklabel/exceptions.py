@@ -2,7 +2,7 @@
 
 ``except weaklabel.WeaklabelError`` catches any failure the library reports on purpose (bad
 input, a bad LF, an endpoint refusal, a damaged file); anything else is a bug. Warnings derive
-from :class:`WeaklabelWarning`, so ``warnings.simplefilter("error", WeaklabelWarning)`` turns
+from ``WeaklabelWarning``, so ``warnings.simplefilter("error", WeaklabelWarning)`` turns
 all of them into errors in a strict pipeline.
 
 The specific classes keep the built-in bases they had (``ValueError`` for bad input,

@@ -3,12 +3,12 @@
 Three kinds share one small protocol (a ``name`` and a ``kind``), so the applier can run
 each the fastest way it allows:
 
-- ``"row"``: :class:`LabelingFunction`, Snorkel's familiar form — a function of one row
-  that returns a class index or :data:`ABSTAIN`. Easy to write, run in Python per row.
-- ``"vectorized"``: :class:`VectorizedLabelingFunction` — a function of a whole batch
+- ``"row"``: ``LabelingFunction``, Snorkel's familiar form — a function of one row
+  that returns a class index or ``ABSTAIN``. Easy to write, run in Python per row.
+- ``"vectorized"``: ``VectorizedLabelingFunction`` — a function of a whole batch
   (a DataFrame) that returns one vote per row, run once per batch with pandas/numpy.
-  :func:`keyword_lf` and :func:`regex_lf` build the common kinds.
-- ``"batch"``: :class:`BatchLabelingFunction` — a source that wants every row at once and
+  ``keyword_lf`` and ``regex_lf`` build the common kinds.
+- ``"batch"``: ``BatchLabelingFunction`` — a source that wants every row at once and
   manages its own concurrency, caching and progress (LLM labelers).
 
 Snorkel's ``LabelingFunction`` objects are accepted as they are.
@@ -68,7 +68,7 @@ class Row(types.SimpleNamespace):
     makes row-wise appliers slow. The Series idioms Snorkel LFs use still work, on a Series
     built on demand: ``x.name`` (the row id, unless the data has a ``name`` column),
     ``x.to_dict()``, ``x.isnull()``, ``x.values``, ``x.index`` — any Series attribute that
-    is not a field of the row; :meth:`to_series` gives the Series itself.
+    is not a field of the row; ``to_series`` gives the Series itself.
     """
 
     __slots__ = ("_row_id",)
@@ -253,7 +253,7 @@ class VectorizedLabelingFunction(_FunctionLabelingFunction):
 class BatchLabelingFunction(BaseLabelingFunction):
     """A source that labels every row in one call and runs its own concurrency.
 
-    Subclasses (LLM labelers) set ``self.name`` and implement :meth:`apply_batch`; the
+    Subclasses (LLM labelers) set ``self.name`` and implement ``apply_batch``; the
     applier calls it once with the whole dataset, never splits it, and never sends it to
     another process.
     """
@@ -275,8 +275,8 @@ def labeling_function(
 ) -> Any:
     """Decorator that turns a function into a labeling function.
 
-    ``@labeling_function()`` gives a row-wise :class:`LabelingFunction` named after the
-    function; ``@labeling_function(vectorized=True)`` a :class:`VectorizedLabelingFunction`
+    ``@labeling_function()`` gives a row-wise ``LabelingFunction`` named after the
+    function; ``@labeling_function(vectorized=True)`` a ``VectorizedLabelingFunction``
     that receives the batch DataFrame (or ``column`` as a Series). Used without
     parentheses it works too.
 
@@ -544,7 +544,7 @@ class _TextView:
 class RegexLabelingFunction(VectorizedLabelingFunction):
     """Votes ``label`` where ``pattern.search(value)`` matches a string value, else abstains.
 
-    Built by :func:`regex_lf` and :func:`keyword_lf`. Runs on pyarrow's RE2 engine where
+    Built by ``regex_lf`` and ``keyword_lf``. Runs on pyarrow's RE2 engine where
     that gives the same answer as Python's ``re``, and on ``re`` for the rows (or patterns)
     where it might not, so the votes always equal the row-wise
     ``label if isinstance(v, str) and pattern.search(v) else ABSTAIN``.
@@ -638,7 +638,7 @@ def regex_lf(
     """Vote ``label`` on rows whose ``column`` matches ``pattern`` (searched anywhere), else abstain.
 
     ``label`` is a class index or a class name (``"HUM"``), mapped through the
-    ``class_names`` given to :func:`~weaklabel.apply.apply_lfs`.
+    ``class_names`` given to ``apply_lfs``.
 
     The pattern is Python ``re`` syntax, compiled once (a compiled pattern keeps its own
     flags). Missing or non-string values never match. Runs vectorised; the votes equal
@@ -680,7 +680,7 @@ def keyword_lf(
 ) -> RegexLabelingFunction:
     """Vote ``label`` on rows whose ``column`` contains any of ``keywords``, else abstain.
 
-    ``label`` is a class index or a class name, as in :func:`regex_lf`.
+    ``label`` is a class index or a class name, as in ``regex_lf``.
 
     Keywords are matched literally (regex characters escaped), as whole words unless
     ``whole_word=False`` (no letter, digit or ``_`` right before or after, in any script),

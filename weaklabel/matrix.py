@@ -324,7 +324,7 @@ class LabelMatrix:
     def hstack(cls, matrices: Sequence[LabelMatrix]) -> LabelMatrix:
         """Put the votes of several matrices for the same rows side by side.
 
-        The row ids must match exactly (same rows, same order: see :meth:`reindex`) and so
+        The row ids must match exactly (same rows, same order: see ``reindex``) and so
         must cardinality and class names; source names must stay unique.
         """
         matrices = list(matrices)
@@ -472,7 +472,7 @@ class LabelMatrix:
 
     @classmethod
     def load(cls, path: str | Path) -> LabelMatrix:
-        """Load a matrix written by :meth:`save`; a corrupt or foreign file is a ValueError naming it."""
+        """Load a matrix written by ``save``; a corrupt or foreign file is a ValueError naming it."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".npz", ".parquet"):

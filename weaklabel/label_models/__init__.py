@@ -1,16 +1,16 @@
 """Label models: turn the votes of many noisy sources into one probability per class and row.
 
-- :class:`MajorityVote` — the baseline; (weighted) vote counting.
-- :class:`DawidSkene` — classic EM over per-source confusion tables.
-- :class:`LabelModel` — the recommended default: a matrix-completion fit of conditionally
+- ``MajorityVote`` — the baseline; (weighted) vote counting.
+- ``DawidSkene`` — classic EM over per-source confusion tables.
+- ``LabelModel`` — the recommended default: a matrix-completion fit of conditionally
   independent sources that is checked on the data and falls back to a majority-vote-anchored
   estimator when its assumptions fail (it never collapses to one class).
-- :class:`StackedLabelModel` — for hand-written LFs stacked with LLM prompts: the LFs label
+- ``StackedLabelModel`` — for hand-written LFs stacked with LLM prompts: the LFs label
   rows and a logistic regression learns from them what the prompts' votes are worth.
-- :class:`SnorkelLabelModel` — Snorkel's LabelModel behind the same interface (needs the
+- ``SnorkelLabelModel`` — Snorkel's LabelModel behind the same interface (needs the
   ``snorkel`` extra), for comparison.
 
-All share :class:`BaseLabelModel`'s contract, a scikit-learn estimator over vote matrices:
+All share ``BaseLabelModel``'s contract, a scikit-learn estimator over vote matrices:
 ``fit(L, y_dev=None, class_balance=None)``, ``predict_proba``, ``predict(tie_break=...)``,
 ``score`` (accuracy), ``evaluate`` (several metrics), ``save``/``load`` (JSON).
 """

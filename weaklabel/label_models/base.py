@@ -148,11 +148,11 @@ def _class_counts(y: np.ndarray, cardinality: int) -> np.ndarray:
 class BaseLabelModel(EstimatorMixin):
     """Shared contract of the label models: a scikit-learn estimator over vote matrices.
 
-    ``__init__`` only stores arguments; :meth:`fit` validates, learns and returns ``self``;
+    ``__init__`` only stores arguments; ``fit`` validates, learns and returns ``self``;
     learned state ends in ``_``. Subclasses set ``cardinality`` and ``random_state`` in their
     ``__init__`` and implement ``_fit`` and ``_predict_proba``. ``get_params``/``set_params``,
     tags and the fitted check follow scikit-learn's protocol (``sklearn.base.clone`` works)
-    without importing it: see :mod:`weaklabel._estimator`.
+    without importing it: see ``weaklabel._estimator``.
 
     Fitted attributes every model has: ``classes_`` (the class names, in the order of the
     LabelMatrix's ``class_names``, else ``0..k-1``), ``n_features_in_`` (sources),
@@ -161,7 +161,7 @@ class BaseLabelModel(EstimatorMixin):
     """
 
     _fitted_attributes: ClassVar[tuple[str, ...]] = ()
-    """Learned arrays/values written by :meth:`save` (besides the shared ones)."""
+    """Learned arrays/values written by ``save`` (besides the shared ones)."""
     _fitted_marker = "class_balance_"  # set last by every model's _fit
     tie_tolerance: ClassVar[float] = TIE_TOLERANCE
 
@@ -344,10 +344,10 @@ class BaseLabelModel(EstimatorMixin):
         return names[pred]  # -1 picks the trailing None
 
     def score(self, L: Any, y: Any) -> float:
-        """Accuracy of :meth:`predict` against gold ``y`` (scikit-learn's ``score``).
+        """Accuracy of ``predict`` against gold ``y`` (scikit-learn's ``score``).
 
         ``y`` holds class indices or names; ``-1`` (unknown) rows are left out. For F1,
-        coverage and Snorkel's way of counting abstentions use :meth:`evaluate`.
+        coverage and Snorkel's way of counting abstentions use ``evaluate``.
         """
         return self.evaluate(L, y, ("accuracy",))["accuracy"]
 
@@ -359,7 +359,7 @@ class BaseLabelModel(EstimatorMixin):
         tie_break: str = "random",
         abstains: Literal["wrong", "exclude"] = "wrong",
     ) -> dict[str, float]:
-        """Scores of :meth:`predict` against gold ``y`` (``-1`` = unknown, left out).
+        """Scores of ``predict`` against gold ``y`` (``-1`` = unknown, left out).
 
         ``f1`` is the F1 of the positive class (class 1) for binary tasks, as the
         weak-supervision literature reports it, and macro F1 for more classes.
@@ -414,7 +414,7 @@ class BaseLabelModel(EstimatorMixin):
 
     @classmethod
     def load(cls, path: str | Path) -> BaseLabelModel:
-        """Read a model written by :meth:`save`; ``BaseLabelModel.load`` accepts any model."""
+        """Read a model written by ``save``; ``BaseLabelModel.load`` accepts any model."""
         model = load_label_model(path)
         if cls is not BaseLabelModel and not isinstance(model, cls):
             raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
@@ -449,7 +449,7 @@ def break_ties(
     random_state: int | None,
     tolerance: float = TIE_TOLERANCE,
 ) -> np.ndarray:
-    """argmax of each row, ties resolved by ``tie_break`` (see :meth:`BaseLabelModel.predict`).
+    """argmax of each row, ties resolved by ``tie_break`` (see ``BaseLabelModel.predict``).
 
     Classes within ``tolerance`` (relative to the top probability, at least absolute) of the
     top one tie.

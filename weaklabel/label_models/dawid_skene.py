@@ -4,7 +4,7 @@ Assumes sources are independent given the true class, and learns for each source
 votes (or abstains) on each class. That is the right model for independent annotators and
 it recovers known parameters on such data (see the tests); on hand-written LFs and LLM
 prompts, which fire together on the same easy rows, it can lock onto that correlation
-instead of the class and do worse than majority vote. :class:`~weaklabel.label_models.LabelModel`
+instead of the class and do worse than majority vote. ``LabelModel``
 checks for exactly that and falls back; use this class when you want the classic estimator.
 """
 

@@ -62,7 +62,7 @@ class StackedLabelModel(BaseLabelModel):
         logistic regression. Their errors must be independent of the trusted sources' given
         the class; among themselves they may be correlated at will.
     trusted_model
-        ``"label_model"`` (:class:`LabelModel`) or ``"majority_vote"``: merges the trusted
+        ``"label_model"`` (``LabelModel``) or ``"majority_vote"``: merges the trusted
         sources. It gets ``y_dev`` and ``class_balance`` when ``fit`` does.
     C
         Inverse L2 strength of the reader; ``None`` chooses it from a grid by cross-validated
@@ -259,7 +259,7 @@ class StackedLabelModel(BaseLabelModel):
 
 
 def _vote_features(votes: np.ndarray, k: int) -> sparse.csr_matrix:
-    """:func:`onehot` of the votes, kept sparse: built a row chunk at a time, so a million-row
+    """``onehot`` of the votes, kept sparse: built a row chunk at a time, so a million-row
     fit never holds the dense (rows, m·k) indicator."""
     from scipy import sparse  # SciPy and scikit-learn load when the model is fitted or used
 

@@ -1,7 +1,7 @@
 """Students: models trained on probabilistic labels that generalise beyond the labeling sources.
 
-- :class:`TfidfStudent`: TF-IDF n-grams + logistic regression on soft labels, seconds to train.
-- :class:`TransformerStudent`: a local pretrained encoder adapted by full fine-tuning, LoRA
+- ``TfidfStudent``: TF-IDF n-grams + logistic regression on soft labels, seconds to train.
+- ``TransformerStudent``: a local pretrained encoder adapted by full fine-tuning, LoRA
   adapters or a trained head on the frozen encoder (needs ``weaklabel[student]``).
 
 Both take texts and an n x k array of probabilistic labels, follow scikit-learn's

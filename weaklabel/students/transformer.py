@@ -7,7 +7,7 @@
   saved student holds only the adapters and the head, and names the frozen base.
 - ``"head"``: the encoder is frozen and only the head is trained. Each text is embedded
   once, then the head is fit exactly by L-BFGS on the soft cross-entropy (the solver of
-  :class:`~weaklabel.students.TfidfStudent`): the fastest by far, and no learning rate.
+  ``TfidfStudent``): the fastest by far, and no learning rate.
 
 Texts are mean-pooled over their tokens (how all-MiniLM-L6-v2 was trained). On CPU the
 batches group texts of similar length (less padding, several times faster on short
@@ -87,7 +87,7 @@ class TransformerStudent(BaseStudent):
     class_weight
         ``None``, ``"balanced"`` or ``{class: weight}``: weights of the loss per class.
     exclude_unlabeled
-        Leave out the rows no source labeled (see :mod:`weaklabel.students.base`).
+        Leave out the rows no source labeled (see ``weaklabel.students.base``).
     min_confidence
         Leave out the rows whose most probable class has a lower probability: rows the
         label model is unsure of mostly teach its noise (0: keep every labeled row).
@@ -417,7 +417,7 @@ class TransformerStudent(BaseStudent):
 
     @classmethod
     def load(cls, path: str | Path) -> TransformerStudent:
-        """Read a student written by :meth:`save` (on ``device``, or the GPU when there is one)."""
+        """Read a student written by ``save`` (on ``device``, or the GPU when there is one)."""
         from safetensors.torch import load_file
 
         torch = import_torch()
