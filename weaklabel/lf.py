@@ -298,13 +298,12 @@ def labeling_function(
         )
 
     def decorate(f: Callable[..., Any]) -> BaseLabelingFunction:
-        lf_name = name or getattr(f, "__name__", None)
+        lf_name = _check_name(name or getattr(f, "__name__", None))
+        lf: BaseLabelingFunction
         if vectorized:
-            lf: BaseLabelingFunction = VectorizedLabelingFunction(
-                lf_name, f, resources, pre, column
-            )  # type: ignore[arg-type]
+            lf = VectorizedLabelingFunction(lf_name, f, resources, pre, column)
         else:
-            lf = LabelingFunction(lf_name, f, resources, pre)  # type: ignore[arg-type]
+            lf = LabelingFunction(lf_name, f, resources, pre)
         lf.__doc__ = f.__doc__
         return lf
 
@@ -484,7 +483,7 @@ class _TextView:
                 (isinstance(v, str) for v in objects), dtype=bool, count=len(objects)
             )
             if not is_str.all():
-                objects = np.where(is_str, objects, None)
+                objects = np.where(is_str, objects, np.array(None, dtype=object))
             return pa.array(objects, type=pa.large_string())
         except (pa.ArrowException, UnicodeError, TypeError, ValueError):
             return None  # e.g. lone surrogates, which UTF-8 cannot hold: Python's re does it all
@@ -493,7 +492,7 @@ class _TextView:
     def _objects(self) -> np.ndarray:
         objects = self._values.to_numpy(dtype=object)
         is_str = np.fromiter((isinstance(v, str) for v in objects), dtype=bool, count=len(objects))
-        return np.where(is_str, objects, None)
+        return np.where(is_str, objects, np.array(None, dtype=object))
 
     def strings(self, positions: np.ndarray) -> list[str | None]:
         """The values at ``positions``: a string, or None for a missing or non-string value."""
@@ -527,7 +526,7 @@ class _TextView:
         candidates = np.flatnonzero(~ascii_rows)
         if candidates.size < _FEW_ROWS:
             search = _UNSAFE_CHARS_PY.search
-            unsafe = [search(t) is not None for t in self.strings(candidates)]
+            unsafe = [t is not None and search(t) is not None for t in self.strings(candidates)]
             return candidates[np.asarray(unsafe, dtype=bool)]
         return self.rows_matching(_unsafe_chars(), among=candidates)
 

@@ -438,7 +438,7 @@ class LabelMatrix:
                         metadata=np.frombuffer(
                             json.dumps(self._metadata()).encode(), dtype=np.uint8
                         ),
-                        **index_arrays,
+                        **index_arrays,  # type: ignore[arg-type]
                     )
             else:
                 import pyarrow as pa

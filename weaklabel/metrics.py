@@ -80,7 +80,7 @@ def score_predictions(
     return results
 
 
-def calibration_curve(y: Any, probs: Any, n_bins: int = 10) -> dict[str, np.ndarray]:
+def calibration_curve(y: Any, probs: Any, n_bins: int = 10) -> dict[str, Any]:
     """Reliability of probabilistic labels: confidence of the top class vs its accuracy, per bin.
 
     Returns ``confidence``, ``accuracy`` and ``count`` per non-empty bin and the expected

@@ -167,6 +167,7 @@ class BaseLabelModel(EstimatorMixin):
 
     cardinality: int | None
     random_state: int | None
+    class_balance_: np.ndarray
 
     def _more_sklearn_tags(self, tags: Any) -> None:
         tags.input_tags.categorical = True  # votes are class indices, not magnitudes
@@ -437,9 +438,10 @@ def load_label_model(path: str | Path) -> BaseLabelModel:
 
 
 def _subclasses(cls: type) -> list[type]:
-    found = []
-    for sub in cls.__subclasses__():
-        found += [sub, *_subclasses(sub)]
+    found: list[type] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        found.extend([sub, *_subclasses(sub)])
     return found
 
 

@@ -95,4 +95,6 @@ class SnorkelLabelModel(BaseLabelModel):
         m, k = self.n_sources_, self.cardinality_
         table = np.zeros((m, k + 1, k))
         table[:, 1:, :] = np.log(self.mu_)  # Snorkel keeps mu in [mu_eps, 1 - mu_eps]
-        return softmax_rows(log_joint(votes, table, np.log(self.class_balance_)))
+        scores = log_joint(votes, table, np.log(self.class_balance_))
+        assert isinstance(scores, np.ndarray)  # without counts: one array
+        return softmax_rows(scores)

@@ -140,7 +140,7 @@ class StackedLabelModel(BaseLabelModel):
             unknown = [t for t in self.trusted if t not in position]
             if unknown:
                 raise ValueError(f"trusted source(s) {unknown} are not in the label matrix")
-            columns = [position[t] for t in self.trusted]
+            columns = [position[str(t)] for t in self.trusted]
         if len(set(columns)) != len(columns):
             raise ValueError(f"trusted= lists a source twice: {list(self.trusted)}")
         if len(columns) == m:
@@ -219,7 +219,7 @@ class StackedLabelModel(BaseLabelModel):
                 probs = softmax_rows(np.asarray(features[held] @ coef.T) + intercept)
                 loss -= float(np.sum(targets[held] * np.log(np.clip(probs, 1e-12, None))))
             losses[C] = loss / len(rows)
-        return min(losses, key=losses.get), {f"{C:.4g}": loss for C, loss in losses.items()}
+        return min(losses, key=losses.__getitem__), {f"{C:.4g}": loss for C, loss in losses.items()}
 
     # ------------------------------------------------------------------ prediction
     def _reader_proba(self, features: sparse.csr_matrix) -> np.ndarray:

@@ -252,6 +252,7 @@ class BaseStudent(EstimatorMixin):
     exclude_unlabeled: bool
     min_confidence: float
     class_weight: Any
+    history_: list[dict[str, Any]]
 
     def _more_sklearn_tags(self, tags: Any) -> None:
         tags.input_tags.two_d_array = False  # one text per row, as scikit-learn's text vectorizers
