@@ -35,7 +35,7 @@ from weaklabel.analysis import lf_summary
 from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
 from weaklabel.config import ConfigError, load_config
 from weaklabel.data import load_table, load_wrench, load_youtube_spam
-from weaklabel.exceptions import OutputDirError
+from weaklabel.exceptions import OutputDirError, WeaklabelError
 from weaklabel.fit import main, run
 from weaklabel.label_models import DawidSkene, LabelModel, MajorityVote
 from weaklabel.lf import (
@@ -774,3 +774,156 @@ def test_cli_internal_bugs_keep_their_traceback_and_exit_1(tmp_path):
     done = _cli(tmp_path, _config(tmp_path, lfs={"modules": [str(tmp_path / "bug_lfs.py")]}))
     assert done.returncode == 1 and "Traceback (most recent call last)" in done.stderr
     assert done.stderr.strip().splitlines()[-1] == "KeyError: 'no such key'"
+
+
+# ---------------------------------------------------------------- checked before any paid work
+_DAMAGED_QUOTES = 'text,label,split\nfine comment,ham,train\n"check out my channel,spam,train\nlove it,ham,train\nso "good" song,ham,test\n'
+
+
+def _llm_config(tmp_path: Path, server: FakeOpenAIServer, **changes) -> dict:
+    labeler = {"name": "chat_spam", "backend": "openai", "model": "fake-model", "base_url": server.base_url,
+               "api_key_env": "FAKE_KEY", "decoding": "text", "prompt": "Spam or ham?\n{text}",
+               "labels": {"spam": 1, "ham": 0}, "options": FAST_LLM}
+    config = _config(tmp_path, llm_labelers=[labeler], data={"source": "bundled", "max_rows": 40},
+                     student={"kind": "tfidf", "options": {"char_ngram_range": None}})
+    for key, value in changes.items():
+        section, _, field = key.partition(".")
+        if field:
+            config[section] = {**config.get(section, {}), field: value}
+        else:
+            config[key] = value
+    return config
+
+
+def _labeler_with(**changes) -> list[dict]:
+    return [{"name": "chat_spam", "backend": "openai", "model": "fake-model", "base_url": "{url}",
+             "api_key_env": "FAKE_KEY", "decoding": "text", "prompt": "Spam or ham?\n{text}",
+             "labels": {"spam": 1, "ham": 0}, "options": FAST_LLM, **changes}]
+
+
+_BEFORE_PAID_WORK = {
+    "label model option typo": ({"label_model.kind": "label_model", "label_model.options": {"tool": 0.1}}, r"label_model\.options\.tool: .*did you mean 'tol'"),
+    "label model option value": ({"label_model.kind": "label_model", "label_model.options": {"tol": -1}},
+                                 r"label_model\.options .*tol >= 0"),
+    "dev weights without dev labels": ({"label_model.options": {"weights": "dev"}, "label_model.use_dev": False},
+                                       r"label_model\.options .*weights"),
+    "student option typo": ({"student.options": {"char_ngrams": None}}, r"student\.options\.char_ngrams: .*did you mean 'char_ngram_range'"),
+    "student option value": ({"student.options": {"class_weight": "heavy"}}, r"student\.options .*class_weight"),
+    "label map outside the classes": ({"llm_labelers": _labeler_with(labels={"spam": 5, "ham": 0})},
+                                      r"llm_labelers\[chat_spam\]\.labels maps \{'spam': 5\} outside the run's 2 classes"),
+    "prompt field the data lacks": ({"llm_labelers": _labeler_with(prompt="Spam?\n{title}")}, r"uses \['title'\], which the data lacks"),
+    "missing LF module": ({"lfs.modules": ["labeling_functions.nope"]}, r"no LF module named 'labeling_functions\.nope'"),
+    "damaged quotes in the data": ({"data": {"source": "table", "path": "{table}", "label_column": "label",
+                                            "split_column": "split", "class_names": ["ham", "spam"]}},
+                                   r"rows\.csv: line 3 \(read to line 5\): .*a quote in the row starting on line 3"),
+    "labels outside class_names": ({"data": {"source": "table", "path": "{labels}", "label_column": "label",
+                                            "class_names": ["ham", "spam"]}},
+                                   r"has the label 'Spam', not one of \['ham', 'spam'\].*'Spam' differs from 'spam' only in case"),
+    "the user's file in output_dir": ({"output_dir": "{foreign}"}, r"holds report\.html, which no weaklabel run wrote"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BEFORE_PAID_WORK))
+def test_everything_is_checked_before_any_lf_runs_or_request_is_sent(corpus, tmp_path, monkeypatch, case):
+    monkeypatch.setenv("FAKE_KEY", "sk-test")
+    changes, message = _BEFORE_PAID_WORK[case]
+    (tmp_path / "rows.csv").write_text(_DAMAGED_QUOTES)
+    labels = corpus.iloc[:60][["text"]].assign(label=["ham", "spam", "Spam"] * 20)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "report.html").write_text("mine")
+    with FakeOpenAIServer() as server:
+        text = json.dumps(_llm_config(tmp_path, server, **changes))
+        text = text.replace("{url}", server.base_url).replace("{table}", str(tmp_path / "rows.csv"))
+        text = text.replace("{labels}", str(tmp_path / "labels.csv")).replace("{foreign}", str(tmp_path / "foreign"))
+        with pytest.raises(WeaklabelError, match=message):
+            run(json.loads(text))
+        assert server.stats()["requests"] == 0
+    assert not (tmp_path / "cache" / "lf_votes").exists()  # no LF ran either
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- secrets
+_PASTED_KEY = "sk-proj-" + "Zq8x" * 12  # what an OpenAI key looks like; not a real one
+
+
+@pytest.mark.parametrize("where", ["file", "--set"])
+def test_a_key_pasted_where_a_variable_name_belongs_is_refused_without_echo(tmp_path, where):
+    labeler = _labeler_with(base_url="http://127.0.0.1:9/v1")[0]
+    config = _config(tmp_path, llm_labelers=[labeler if where == "--set" else {**labeler, "api_key_env": _PASTED_KEY}])
+    extra = ["--set", f"llm_labelers.0.api_key_env={_PASTED_KEY}"] if where == "--set" else []
+    done = _cli(tmp_path, config, *extra)
+    _assert_clear_error(done, r"llm_labelers\.0\.api_key_env: .*looks like an API key, not the name of an environment variable")
+    assert _PASTED_KEY not in done.stderr + done.stdout and "Zq8x" not in done.stderr
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="must be the name of an environment variable") as info:
+        load_config(_config(tmp_path, llm_labelers=[{**labeler, "api_key_env": "my key!"}]))
+    assert "my key!" not in str(info.value)
+    with pytest.raises(ConfigError, match="looks like a key") as info:
+        load_config(_config(tmp_path), [f"llm_labelers.0.api_key_env {_PASTED_KEY}"])
+    assert _PASTED_KEY not in str(info.value)
+
+
+def _all_bytes(folder: Path) -> list[tuple[Path, bytes]]:
+    return [(p, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def test_secrets_never_reach_logs_caches_reports_or_artifacts(tmp_path, monkeypatch, caplog):
+    key = "sk-test-" + "Nf3k" * 10
+    monkeypatch.setenv("FAKE_KEY", key)
+    with FakeOpenAIServer() as server, caplog.at_level(logging.DEBUG):
+        result = run(_llm_config(tmp_path, server, report=True))
+        assert any(key in r.headers.get("authorization", "") for r in server.chat_requests)  # it was used
+    with FakeOpenAIServer(script=lambda number, body: Status(401, message="bad key")) as server:
+        refused = _cli(tmp_path, _llm_config(tmp_path, server, output_dir=str(tmp_path / "refused")))
+    assert refused.returncode == 2
+    files = _all_bytes(tmp_path)
+    assert {p.name for p, _ in files} >= {"config.json", "report.html", "metrics.json", "llm.sqlite", "probs.parquet"}
+    for path, content in files:
+        assert key.encode() not in content, path
+    for text in (caplog.text, refused.stderr, refused.stdout):
+        assert key not in text
+    saved = json.loads((result.output_dir / "config.json").read_text())
+    assert saved["llm_labelers"][0]["api_key_env"] == "FAKE_KEY"
+
+
+def test_config_json_is_the_validated_config_without_secret_values(tmp_path):
+    from weaklabel.config import config_json
+
+    config = load_config(_config(tmp_path, llm_labelers=_labeler_with(options={
+        "extra_headers": {"Authorization": "Bearer abc123", "X-Trace": "visible"},
+        "api_token": "tok-123", "prices": {"fake-model": [1.0, 2.0]}},
+        base_url="http://me:hunter2@127.0.0.1:9/v1")))
+    saved = json.loads(config_json(config))
+    assert saved["llm_labelers"][0]["base_url"] == "http://me:<redacted>@127.0.0.1:9/v1"
+    options = saved["llm_labelers"][0]["options"]
+    assert options["extra_headers"] == {"Authorization": "<redacted>", "X-Trace": "visible"}
+    assert options["api_token"] == "<redacted>" and options["prices"] == {"fake-model": [1.0, 2.0]}
+    assert saved == json.loads(json.dumps(saved)) and saved["output_dir"] == str(tmp_path / "run")
+
+
+# ---------------------------------------------------------------- YAML and config limits
+_BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+) + "name: *i\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (_BILLION_LAUGHS, r"holds more than 100000 values once its 73 YAML aliases are expanded"),
+        ("name: " + "[" * 5000 + "]" * 5000 + "\n", r"nests deeper than 32 levels"),
+        ("name: run\n" + "# padding\n" * 120_000, r"is 1\.1 MiB; a config is at most 1 MiB"),
+        ("seed: !!python/object/apply:os.system ['echo owned']\n", r"cannot parse: could not determine a constructor"),
+    ],
+    ids=["billion-laughs", "deep", "huge", "python-tag"],
+)
+def test_yaml_inputs_are_limited_in_size_depth_and_alias_expansion(tmp_path, content, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    path = tmp_path / "config.json"
+    path.write_text('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        load_config(path)

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from weaklabel.analysis import lf_summary, plot_lf_summary
+from weaklabel.config import config_json
 from weaklabel.error_slices import report_section as error_slices_report_section
 from weaklabel.exceptions import OutputDirError
 from weaklabel.label_models.base import probs_columns
@@ -136,7 +137,7 @@ def _writers(result: RunResult, student_probs: dict[str, np.ndarray]) -> list[tu
         writers.append(("student", result.student.save))
     metrics = json.dumps(_json_safe(result.metrics), indent=2)
     writers.append(("metrics.json", lambda path: path.write_text(metrics)))
-    writers.append(("config.json", lambda path: path.write_text(result.config.model_dump_json(indent=2))))
+    writers.append(("config.json", lambda path: path.write_text(config_json(result.config))))
     if result.config.report:
         writers.append(
             ("report.html", lambda path: path.write_text(render_report(result, summary, student_probs), encoding="utf-8"))

@@ -8,9 +8,11 @@ are rejected before any expensive step runs. The same object drives the CLI, not
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -27,8 +29,37 @@ __all__ = [
     "LabelModelConfig",
     "StudentConfig",
     "apply_overrides",
+    "config_json",
     "load_config",
+    "looks_like_secret",
 ]
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Config files are small; a larger file is the wrong file (or an attack)."""
+MAX_CONFIG_DEPTH = 32
+"""Nesting deeper than this is not a config (and would exhaust the parsers' recursion)."""
+MAX_CONFIG_VALUES = 100_000
+"""Values a config may hold once YAML aliases are expanded (a 'billion laughs' has 10**9)."""
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_PREFIXES = (
+    "sk-", "sk_", "pk-", "pk_", "rk_", "hf_", "gsk_", "ghp_", "gho_", "ghs_", "github_pat_",
+    "xoxb-", "xoxp-", "AKIA", "AIza", "Bearer ",
+)
+_SECRET_NAME = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|credential|cookie)", re.I)
+REDACTED = "<redacted>"
+
+
+def looks_like_secret(value: str) -> bool:
+    """Whether ``value`` looks like a key or token rather than a name: a provider's key
+    prefix (``sk-``, ``hf_``, ``AKIA``...), or a long random-looking string."""
+    value = value.strip()
+    if value.startswith(_KEY_PREFIXES):
+        return True
+    if len(value) < 32 or re.fullmatch(r"[A-Z0-9_]+", value) or re.search(r"[\s/\\.]", value):
+        return False  # short, an UPPER_CASE name, or text, a path, a URL
+    kinds = sum(bool(re.search(pattern, value)) for pattern in ("[a-z]", "[A-Z]", "[0-9]"))
+    return kinds >= 2 and sum(c.isdigit() for c in value) >= 4
 
 
 class _Strict(BaseModel):
@@ -99,7 +130,10 @@ class LLMLabelerConfig(_Strict):
     model: str = Field("default", description="Model name, or a local GGUF file / HF folder; "
                        "'default' = the bundled SmolLM2-135M-Instruct for the local backend.")
     base_url: str | None = Field(None, description="Endpoint (OpenAI, vLLM, Ollama, llama.cpp server).")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="Name of the environment variable holding the API key (never the key itself).",
+    )
     decoding: Literal["logprobs", "text", "json"] | None = Field(
         None, description="How answers are read: label-word log-probabilities, free text, or JSON."
     )
@@ -107,6 +141,23 @@ class LLMLabelerConfig(_Strict):
     max_rows: int | None = Field(None, gt=0, description="Budget: label at most N (seeded) rows per split.")
     max_concurrency: int = Field(8, gt=0, description="Concurrent requests (openai backend).")
     options: dict[str, Any] = Field(default_factory=dict, description="Further LLMLabeler arguments.")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        # Never echo the value: it may be the key itself, pasted in the wrong place.
+        if looks_like_secret(value):
+            raise ValueError(
+                "this looks like an API key, not the name of an environment variable (the value "
+                "is not shown). Put the key in an environment variable (export OPENAI_API_KEY=...) "
+                "and give its name here; remove the key from the config file"
+            )
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits and _, e.g. "
+                "OPENAI_API_KEY); the value is not shown in case it is a key"
+            )
+        return value
 
 
 class LabelModelConfig(_Strict):
@@ -178,11 +229,63 @@ def _format_errors(exc: ValidationError, origin: str) -> ConfigError:
     return ConfigError("\n".join(lines))
 
 
+class _LimitedLoader(yaml.SafeLoader):
+    """YAML's safe loader with limits on nesting and aliases, checked while composing (before
+    anything is built): a deep or self-multiplying document is refused, not expanded."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+        self.depth += 1
+        try:
+            if self.depth > MAX_CONFIG_DEPTH:
+                raise ConfigError(f"nests deeper than {MAX_CONFIG_DEPTH} levels; a config is flatter")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """Values in a YAML node once its aliases are expanded (shared nodes counted per use)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a node that contains itself counts once, not forever
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[id(node)] = min(size, MAX_CONFIG_VALUES + 1)
+    return memo[id(node)]
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` within :data:`MAX_CONFIG_DEPTH` and :data:`MAX_CONFIG_VALUES`."""
+    loader = _LimitedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"holds more than {MAX_CONFIG_VALUES} values once its {loader.aliases} YAML aliases "
+                "are expanded; a config is smaller (remove the repeated aliases)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _parse_value(text: str) -> Any:
     """``--set`` values are YAML scalars/lists: 3, 0.5, true, null, [a, b], "text"."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return _load_yaml(text)
+    except (yaml.YAMLError, ConfigError):
         return text
 
 
@@ -191,21 +294,31 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        node = raw
+            secret = any(looks_like_secret(word) for word in item.split())
+            shown = "a value that looks like a key (not shown)" if secret else repr(item)
+            raise ConfigError(f"--set expects key=value, got {shown}")
+        node: Any = raw
         parts = key.split(".")
         for part in parts[:-1]:
-            if isinstance(node, list):
-                node = node[int(part)]
-                continue
-            node = node.setdefault(part, {})
+            node = _item(node, part, key) if isinstance(node, list) else node.setdefault(part, {})
             if not isinstance(node, dict | list):
                 raise ConfigError(f"--set {key}: {part!r} is not a section")
         if isinstance(node, list):
+            _item(node, parts[-1], key)
             node[int(parts[-1])] = _parse_value(value)
         else:
             node[parts[-1]] = _parse_value(value)
     return raw
+
+
+def _item(items: list[Any], part: str, key: str) -> Any:
+    """The list item ``part`` names, for ``--set``: a position that exists."""
+    if not re.fullmatch(r"-?\d+", part) or not -len(items) <= int(part) < len(items):
+        raise ConfigError(
+            f"--set {key}: {part!r} is not a position in that list of {len(items)} "
+            f"(use 0..{len(items) - 1})" if items else f"--set {key}: that list is empty"
+        )
+    return items[int(part)]
 
 
 def _resolve_paths(config: FitConfig, base: Path) -> FitConfig:
@@ -219,6 +332,59 @@ def _resolve_paths(config: FitConfig, base: Path) -> FitConfig:
     return config
 
 
+def _read_config_file(path: Path) -> Any:
+    """The parsed content of a YAML, TOML or JSON config file, within the size limits."""
+    if not path.is_file():
+        raise ConfigError(f"no config file at {path}")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is {size / 2**20:.1f} MiB; a config is at most {MAX_CONFIG_BYTES >> 20} MiB "
+            "(is it the right file?)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot parse: not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix == ".json":
+            return json.loads(text)
+        return _load_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: nests too deeply to be a config") from None
+
+
+def _redact(value: Any, name: str = "") -> Any:
+    """``value`` with secrets replaced: values of keys named like secrets (``api_key``,
+    ``token``, ``Authorization``...; not ``*_env``, which name variables), strings that look
+    like keys, and passwords in URLs."""
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, name) for v in value]
+    if not isinstance(value, str):
+        return value
+    if (_SECRET_NAME.search(name) and not name.endswith("_env")) or looks_like_secret(value):
+        return REDACTED
+    parts = urlsplit(value) if "://" in value else None
+    if parts is not None and parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:{REDACTED}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return value
+
+
+def config_json(config: FitConfig) -> str:
+    """The validated config as the JSON written to ``config.json``, without secrets."""
+    return json.dumps(_redact(config.model_dump(mode="json")), indent=2)
+
+
 def load_config(source: str | Path | dict[str, Any] | FitConfig, overrides: list[str] | None = None) -> FitConfig:
     """Read and validate a config from a YAML/TOML/JSON file, a dict, or a FitConfig."""
     if isinstance(source, FitConfig):
@@ -230,21 +396,7 @@ def load_config(source: str | Path | dict[str, Any] | FitConfig, overrides: list
     if isinstance(source, str | Path):
         path = Path(source)
         origin = str(path)
-        if not path.is_file():
-            raise ConfigError(f"no config file at {path}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: cannot parse: not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
-        try:
-            if path.suffix == ".toml":
-                raw = tomllib.loads(text)
-            elif path.suffix == ".json":
-                raw = json.loads(text)
-            else:
-                raw = yaml.safe_load(text)
-        except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+        raw = _read_config_file(path)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys")
         base = path.resolve().parent

@@ -320,10 +320,11 @@ def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str) -> _Sca
                         lines.append(start)
                 start = reader.line_num + 1
     except csv.Error as exc:
+        where = f"line {start}" if start == reader.line_num else f"line {start} (read to line {reader.line_num})"
         raise DataError(
-            f"{path}: line {reader.line_num}: {exc}; a quote opens a field that does not close "
-            f"where it should (the rows after it would merge into one text). Double the quotes "
-            f'inside quoted texts ("" for "), or quote the whole text'
+            f"{path}: {where}: {exc}: a quote in the row starting on line {start} opens a field "
+            "that does not close where it should, so the rows after it would merge into one text. "
+            'Double the quotes inside quoted texts ("" for "), or quote the whole text'
         ) from exc
     except UnicodeDecodeError as exc:
         raise DataError(
