@@ -927,3 +927,79 @@ def test_yaml_inputs_are_limited_in_size_depth_and_alias_expansion(tmp_path, con
     path.write_text('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(ConfigError, match="nests too deeply"):
         load_config(path)
+
+
+# ---------------------------------------------------------------- caches that see edits
+_LF_WITH_HELPERS = """
+from pathlib import Path
+from weaklabel import ABSTAIN, labeling_function
+import spam_rules
+from spam_words import is_spammy
+
+WORDS = Path(__file__).with_name("extra_words.txt").read_text().split()
+
+@labeling_function()
+def spammy(x):
+    return 1 if isinstance(x.text, str) and is_spammy(x.text) else ABSTAIN
+
+@labeling_function()
+def extra_word(x):
+    return 1 if isinstance(x.text, str) and any(w in x.text.lower() for w in WORDS) else ABSTAIN
+
+@labeling_function()
+def ruled(x):
+    return spam_rules.vote(x.text)
+"""
+_HELPER = "def is_spammy(text):\n    return {rule}\n"
+_RULES = """
+from weaklabel import ABSTAIN
+from pathlib import Path
+
+def vote(text):
+    lexicon = Path(__file__).parent / "lexicon" / "ham_words.txt"
+    words = lexicon.read_text().split()
+    return 0 if isinstance(text, str) and any(w in text.lower() for w in words) else ABSTAIN
+"""
+
+
+def _lf_project(folder: Path) -> None:
+    (folder / "lexicon").mkdir(parents=True, exist_ok=True)
+    (folder / "my_lfs.py").write_text(_LF_WITH_HELPERS)
+    (folder / "spam_words.py").write_text(_HELPER.format(rule="'subscribe' in text.lower()"))
+    (folder / "spam_rules.py").write_text(_RULES)
+    (folder / "extra_words.txt").write_text("channel\n")
+    (folder / "lexicon" / "ham_words.txt").write_text("song\n")
+
+
+_EDITS = [
+    ("spam_words.py", _HELPER.format(rule="'check out' in text.lower()")),  # an imported helper module
+    ("extra_words.txt", "video\n"),  # a data file read at import
+    ("lexicon/ham_words.txt", "love\n"),  # a data file a helper reads on every call
+]
+
+
+def test_the_lf_vote_cache_sees_edited_helper_modules_and_data_files(tmp_path):
+    """Each run is its own process, as a user's reruns are (no module stays imported)."""
+    project = tmp_path / "project"
+    _lf_project(project)
+    config = _config(tmp_path, lfs={"modules": [str(project / "my_lfs.py")]})
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+    def fit() -> tuple[LabelMatrix, str]:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        done = subprocess.run([sys.executable, "-m", "weaklabel.fit", "--config", str(path)],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return LabelMatrix.load(tmp_path / "run" / "label_matrix.npz"), done.stderr
+
+    before, log = fit()
+    assert "reused cached votes" not in log
+    again, log = fit()
+    assert "reused cached votes" in log and again == before
+    for name, content in _EDITS:
+        (project / name).write_text(content)
+        edited, log = fit()
+        assert "reused cached votes" not in log, name  # recomputed
+        assert not np.array_equal(edited.votes, before.votes), name
+        before = edited

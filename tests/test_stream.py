@@ -406,3 +406,33 @@ def test_an_empty_source_gives_an_empty_complete_matrix(tmp_path):
     assert isinstance(L, LabelMatrix) and L.shape == (0, 1)
     path = predict_proba_to_parquet(LabelModel(), shards, tmp_path / "p.parquet", progress=False)
     assert pq.read_table(path).column_names == ["row_id", "prob_0", "prob_1", "n_votes", "predicted_label"]
+
+
+def test_a_resumed_run_sees_an_edited_helper_module(tmp_path, monkeypatch):
+    """The manifest's LF fingerprint covers the local modules an LF imports, not only its own
+    source: editing the helper makes a resume refuse the old shards."""
+    import importlib
+
+    from weaklabel import load_lfs
+    from weaklabel.exceptions import ManifestMismatchError
+    from weaklabel.stream import apply_lfs_to_shards
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "stream_helper.py").write_text("def is_spammy(text):\n    return 'subscribe' in text\n")
+    (project / "stream_lfs.py").write_text(
+        "from weaklabel import ABSTAIN, labeling_function\nimport stream_helper\n\n"
+        "@labeling_function()\ndef spammy(x):\n    return 1 if stream_helper.is_spammy(x.text) else ABSTAIN\n"
+    )
+    monkeypatch.syspath_prepend(str(project))
+    source = tmp_path / "rows.parquet"
+    pd.DataFrame({"text": ["subscribe now", "nice song", "check my channel"] * 50}).to_parquet(source)
+    lfs = load_lfs(project / "stream_lfs.py")
+    out = tmp_path / "shards"
+    apply_lfs_to_shards(lfs, source, out, batch_rows=40, cardinality=2, progress=False)
+    (project / "stream_helper.py").write_text("def is_spammy(text):\n    return 'channel' in text\n")
+    importlib.reload(importlib.import_module("stream_helper"))
+    with pytest.raises(ManifestMismatchError, match=r"LFs \['spammy'\] changed"):
+        apply_lfs_to_shards(lfs, source, out, batch_rows=40, cardinality=2, progress=False)
+    fresh = apply_lfs_to_shards(lfs, source, out, batch_rows=40, cardinality=2, progress=False, resume=False)
+    assert fresh.to_label_matrix().votes[:3, 0].tolist() == [-1, -1, 1]

@@ -20,9 +20,10 @@ import hashlib
 import importlib.util
 import inspect
 import logging
-import re
 import string
+import sys
 import time
+import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from weaklabel._fingerprint import frame_fingerprint, lfs_fingerprint
 from weaklabel.apply import apply_lfs
 from weaklabel.artifacts import check_output_dir, write_artifacts
 from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig
@@ -183,55 +185,27 @@ def _check_columns(lfs: list[BaseLabelingFunction], labelers: list[LLMLabelerCon
             )
 
 
-def _module_fingerprint(lfs: list[BaseLabelingFunction], modules: list[str]) -> str:
-    """Hash of what defines the LFs: the LF modules' source files, the files defining their
-    functions, and each builder LF's settings. Editing an LF invalidates its cached votes."""
-    digest = hashlib.sha256()
-    files = set()
+def _lf_module_objects(modules: list[str]) -> list[types.ModuleType]:
+    """The loaded module of each ``lfs.modules`` entry (a dotted name or a ``.py`` path)."""
+    found = []
     for spec in modules:
-        path = Path(spec)
-        if path.suffix == ".py":
-            files.add(str(path.resolve()))
-        else:
-            found = importlib.util.find_spec(spec)
-            if found is not None and found.origin:
-                files.add(found.origin)
-    for lf in lfs:
-        settings = sorted((k, _stable_repr(v)) for k, v in vars(lf).items() if not k.startswith("__"))
-        digest.update(repr(settings).encode())
-        func = getattr(lf, "_f", None)
-        module = inspect.getmodule(func) if func is not None else None
-        source = getattr(module, "__file__", None)
-        if source:
-            files.add(source)
-    for source in sorted(files):
-        digest.update(Path(source).read_bytes())
-    return digest.hexdigest()
-
-
-def _stable_repr(value: Any) -> str:
-    """A repr without memory addresses: functions by qualified name (their files are hashed)."""
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_stable_repr(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_stable_repr(v)}" for k, v in sorted(value.items(), key=str)) + "}"
-    text = repr(value)
-    return re.sub(r" at 0x[0-9a-f]+", "", text)
-
-
-def _frame_fingerprint(frame: pd.DataFrame) -> str:
-    hashed = pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy()
-    return hashlib.sha256(hashed.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()
+        if spec.endswith(".py"):
+            path = Path(spec).resolve()
+            found += [
+                module for module in list(sys.modules.values())
+                if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path
+            ][:1]
+        elif spec in sys.modules:
+            found.append(sys.modules[spec])
+    return found
 
 
 def _apply_cached(
-    lfs: list[BaseLabelingFunction], split: Split, config: FitConfig, cardinality: int, cache_dir: Path
+    lfs: list[BaseLabelingFunction], split: Split, config: FitConfig, cardinality: int, cache_dir: Path, code: str
 ) -> LabelMatrix:
-    key = hashlib.sha256(
-        f"{_module_fingerprint(lfs, config.lfs.modules)}|{_frame_fingerprint(split.data)}|{cardinality}".encode()
-    ).hexdigest()[:32]
+    """The LFs' votes on ``split``, from the cache when the LFs' code (``code``, see
+    :func:`weaklabel._fingerprint.lfs_fingerprint`), the rows and the classes are unchanged."""
+    key = hashlib.sha256(f"{code}|{frame_fingerprint(split.data)}|{cardinality}".encode()).hexdigest()[:32]
     path = cache_dir / "lf_votes" / f"{key}.npz"
     if path.exists():
         try:
@@ -607,9 +581,10 @@ def run_pipeline(config: FitConfig) -> RunResult:
 
     if plan.lfs:
         with _Step(timings, f"apply {len(plan.lfs)} LFs"):
+            code = lfs_fingerprint(plan.lfs, _lf_module_objects(config.lfs.modules))
             for split in splits.values():
                 if len(split.data):
-                    split.votes.append(_apply_cached(plan.lfs, split, config, plan.cardinality, plan.cache_dir))
+                    split.votes.append(_apply_cached(plan.lfs, split, config, plan.cardinality, plan.cache_dir, code))
     if not any((L.votes != ABSTAIN).any() for L in splits["train"].votes) and not plan.llm_labelers:
         raise ConfigError("no source voted on any train row: check the LFs and the data")
 

@@ -27,16 +27,14 @@ vote patterns; beyond that both fits use the same seeded row sample.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import json
 import logging
 import math
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,10 +43,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from weaklabel._fingerprint import lf_fingerprint
 from weaklabel.apply import OnError, _check_arguments, _check_sources, apply_lfs
 from weaklabel.exceptions import ManifestMismatchError
 from weaklabel.label_models.base import probs_columns
-from weaklabel.lf import BaseLabelingFunction
 from weaklabel.matrix import LabelMatrix
 
 if TYPE_CHECKING:
@@ -69,8 +67,6 @@ _FORMAT_VERSION = 1
 _SHARD = "votes-{:05d}.npz"
 _SHARD_FILE = re.compile(r"^votes-\d{5,}\.npz$")
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
-_MAX_DEPTH = 4
-"""How deep an LF's settings are described for its fingerprint (then only the type)."""
 
 
 # ---------------------------------------------------------------- the source files
@@ -277,106 +273,6 @@ def _batch_frame(table: pa.Table, id_column: str | None, start: int) -> pd.DataF
     return frame.set_index(id_column)
 
 
-# ---------------------------------------------------------------- fingerprints
-def _code_digest(func: Any) -> str:
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):  # defined in a REPL: fall back to the bytecode
-        code = func.__code__
-        source = repr((code.co_code, code.co_consts, code.co_names))
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
-def _describe(value: Any, depth: int = 0) -> Any:
-    """A JSON-able description of a setting: data as is, functions by their source code."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, re.Pattern):
-        return {"pattern": value.pattern, "flags": int(value.flags)}
-    if isinstance(value, np.ndarray):
-        return {"array": hashlib.sha256(value.tobytes()).hexdigest()[:16], "dtype": str(value.dtype)}
-    if depth >= _MAX_DEPTH:
-        return type(value).__qualname__
-    if isinstance(value, Mapping):
-        return {str(k): _describe(v, depth + 1) for k, v in sorted(value.items(), key=str)}
-    if isinstance(value, set | frozenset):
-        return sorted((_describe(v, depth + 1) for v in value), key=json.dumps)
-    if isinstance(value, list | tuple):
-        return [_describe(v, depth + 1) for v in value]
-    if isinstance(value, functools.partial):
-        return {
-            "partial": _describe(value.func, depth + 1),
-            "args": _describe(value.args, depth + 1),
-            "keywords": _describe(value.keywords, depth + 1),
-        }
-    if inspect.isfunction(value) or inspect.ismethod(value):
-        func = getattr(value, "__func__", value)
-        cells = [cell.cell_contents for cell in func.__closure__ or () if _has_contents(cell)]
-        return {
-            "code": _code_digest(func),
-            "closure": _describe(cells, depth + 1),
-            "defaults": _describe(func.__defaults__, depth + 1),
-        }
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return {"type": type(value).__qualname__, **_settings(value, depth + 1)}
-    return type(value).__qualname__
-
-
-def _has_contents(cell: Any) -> bool:
-    try:
-        cell.cell_contents  # noqa: B018 - an empty cell raises
-    except ValueError:
-        return False
-    return True
-
-
-def _settings(obj: Any, depth: int) -> dict[str, Any]:
-    """What defines an object's votes: its settings and its functions.
-
-    Public attributes are settings; private ones count when they hold data or functions
-    (an LF's ``_f``, ``_resources``, ``_pre``), not live objects such as caches or
-    connections, nor ``None`` (a cache opened lazily is ``None`` until the first run). Fitted state (a trailing ``_``) counts only as numbers (a calibrated
-    ``threshold_``), not reports or modes picked while running.
-    """
-    described = {}
-    for key, value in sorted(vars(obj).items()):
-        if key.startswith("__"):
-            continue
-        if key.endswith("_") and not isinstance(value, int | float | np.number):
-            continue
-        if key.startswith("_") and (value is None or not _is_data(value)):
-            continue
-        described[key] = _describe(value, depth)
-    return described
-
-
-def _is_data(value: Any) -> bool:
-    if value is None or isinstance(value, str | bool | int | float | np.generic | re.Pattern):
-        return True
-    if isinstance(value, functools.partial) or inspect.isfunction(value) or inspect.ismethod(value):
-        return True
-    if isinstance(value, Mapping):
-        return all(_is_data(v) or hasattr(v, "__dict__") for v in value.values())
-    if isinstance(value, list | tuple | set | frozenset):
-        return all(_is_data(v) or callable(v) for v in value)
-    return False
-
-
-def _lf_fingerprint(lf: BaseLabelingFunction) -> dict[str, str]:
-    """Name, kind and a digest of the LF's definition (code and settings)."""
-    definition = {"type": f"{type(lf).__module__}.{type(lf).__qualname__}", **_settings(lf, 1)}
-    text = json.dumps(definition, sort_keys=True, default=str)
-    return {
-        "name": lf.name,
-        "kind": lf.kind,
-        "definition": hashlib.sha256(text.encode()).hexdigest()[:16],
-    }
-
-
 # ---------------------------------------------------------------- the manifest
 _RUN_KEYS = ("lfs", "cardinality", "class_names", "source", "batch_rows", "on_error")
 
@@ -562,7 +458,7 @@ def apply_lfs_to_shards(
         "format": _FORMAT,
         "version": _FORMAT_VERSION,
         "lf_names": [lf.name for lf in sources],
-        "lfs": [_lf_fingerprint(lf) for lf in sources],
+        "lfs": [lf_fingerprint(lf) for lf in sources],
         "cardinality": cardinality,
         "class_names": None if class_names is None else [str(c) for c in class_names],
         "source": {
