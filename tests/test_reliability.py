@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import yaml
 from fake_openai_server import FakeOpenAIServer, Status, row_text
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from weaklabel.analysis import lf_summary
@@ -1003,3 +1003,166 @@ def test_the_lf_vote_cache_sees_edited_helper_modules_and_data_files(tmp_path):
         assert "reused cached votes" not in log, name  # recomputed
         assert not np.array_equal(edited.votes, before.votes), name
         before = edited
+
+
+def test_an_lf_error_from_inside_weaklabel_is_a_bug_not_a_user_error(tmp_path):
+    """The CLI keeps the traceback (exit 1) when an LF error arose in weaklabel's own code (its
+    LLM labeler, say), and names the user's line when it arose in theirs."""
+    import weaklabel.lf
+    from weaklabel.fit import error_message, is_internal
+
+    def failing(filename: str) -> LabelingFunctionError:
+        """An LF error whose cause was raised (and caught) in code from ``filename``."""
+        source = "def vote():\n    try:\n        raise AttributeError('boom')\n    except AttributeError as e:\n        return e\n"
+        namespace: dict = {}
+        exec(compile(source, filename, "exec"), namespace)
+        error = LabelingFunctionError("LF 'x' raised AttributeError: boom on row 3", "x", 3)
+        error.__cause__ = namespace["vote"]()
+        return error
+
+    assert is_internal(failing(weaklabel.lf.__file__))
+    user_file = str(tmp_path / "my_lfs.py")
+    assert not is_internal(failing(user_file))
+    assert f"(at {user_file}:3)" in error_message(failing(user_file))
+
+
+# ---------------------------------------------------------------- fuzzing the loaders and the config
+_DANGEROUS = ['"', ",", "\n", "\r", "\t", "\r\n", "\x00", "\\", "'", "NA", "null", " ", "\ufeff", "é", "😀", ";"]
+
+
+def _clean_table(corpus: pd.DataFrame, n: int = 12) -> pd.DataFrame:
+    rows = corpus.drop_duplicates("text").iloc[:n]
+    return pd.DataFrame({"text": rows["text"].to_numpy(), "label": np.where(rows["label"] == 1, "spam", "ham")})
+
+
+def _strict_reference(raw: bytes, sep: str) -> tuple[list[str], list[str]] | None:
+    """What the file says when read by the rules (RFC 4180, UTF-8, every row complete), or
+    ``None`` when it cannot be read without guessing."""
+    import csv
+    import io
+
+    try:
+        text = raw.decode("utf-8-sig")
+        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True) if r]
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if not records or records[0] != ["text", "label"] or any(len(r) != 2 for r in records[1:]):
+        return None
+    labels = [r[1] for r in records[1:]]
+    if any(label not in ("ham", "spam", "") for label in labels):
+        return None
+    return [r[0] for r in records[1:]], labels
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    edits=st.lists(st.tuples(st.floats(0, 1), st.sampled_from(["insert", "delete", "replace"]),
+                             st.one_of(st.sampled_from(_DANGEROUS), st.text(max_size=3))), max_size=4),
+    raw_bytes=st.lists(st.tuples(st.floats(0, 1), st.binary(min_size=1, max_size=2)), max_size=1),
+    sep=st.sampled_from([",", "\t"]),
+)
+def test_property_the_table_loader_reads_right_or_refuses_clearly(corpus, tmp_path_factory, edits, raw_bytes, sep):
+    """Random damage to a real CSV/TSV (quotes, delimiters, line breaks, NUL, bad UTF-8): the
+    loader returns exactly what a strict reading of the file says, or raises a DataError
+    naming the file; never a table that differs from the file, never another error."""
+    text = _clean_table(corpus).to_csv(index=False, sep=sep)
+    for where, action, piece in edits:
+        at = int(where * len(text))
+        text = {"insert": text[:at] + piece + text[at:], "delete": text[:at] + text[at + len(piece):],
+                "replace": text[:at] + piece + text[at + len(piece):]}[action]
+    raw = text.encode("utf-8", errors="surrogatepass")
+    for where, junk in raw_bytes:
+        at = int(where * len(raw))
+        raw = raw[:at] + junk + raw[at:]
+    path = tmp_path_factory.mktemp("fuzz") / ("rows.csv" if sep == "," else "rows.tsv")
+    path.write_bytes(raw)
+    reference = _strict_reference(raw, sep)
+    try:
+        data, y = load_table(path, label_column="label", class_names=["ham", "spam"])
+    except WeaklabelError as error:
+        assert str(path) in str(error) or path.name in str(error), error
+        assert reference is None or any(label not in ("ham", "spam", "") for label in reference[1]), error
+        event("refused")
+        return
+    event("read")
+    assert reference is not None, "read a file that a strict reading refuses"
+    texts, labels = reference
+    assert [t if isinstance(t, str) else "" for t in data["text"]] == texts
+    assert y.tolist() == [{"ham": 0, "spam": 1}.get(label, -1) for label in labels]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    records=st.lists(st.fixed_dictionaries({
+        "text": st.one_of(*[st.text(max_size=20)] * 16, st.none(), st.integers(), st.lists(st.integers(), max_size=2)),
+        "label": st.sampled_from(["ham"] * 10 + ["spam"] * 10 + [None, 1, "Spam", 7, 0.5, True]),
+    }).map(json.dumps), min_size=1, max_size=8),
+    damage=st.one_of(st.none(), st.tuples(st.integers(0, 8), st.one_of(st.text(max_size=15), st.sampled_from(
+        ['{"text": "a", "text": "b", "label": "ham"}', "[1, 2]", "{", "null", "", '"just a string"'])))),
+)
+def test_property_the_jsonl_loader_reads_right_or_refuses_clearly(tmp_path_factory, records, damage):
+    """Random JSONL: records with odd texts and labels, a damaged line here and there."""
+    lines = list(records)
+    if damage is not None:
+        lines.insert(min(damage[0], len(lines)), damage[1])
+    path = tmp_path_factory.mktemp("fuzz") / "rows.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    try:
+        data, y = load_table(path, label_column="label", class_names=["ham", "spam"])
+    except WeaklabelError as error:
+        assert str(error) and "rows.jsonl" in str(error), error
+        event("refused")
+        return
+    event("read")
+    records = [json.loads(line) for line in lines if line.strip()]
+    assert len(data) == len(y) == len(records)
+    for record, text, label in zip(records, data["text"], y, strict=True):
+        assert text == record["text"] or (record["text"] is None and pd.isna(text))
+        assert label == {"ham": 0, "spam": 1, None: -1, 1: 1}[record["label"]]
+
+
+_CONFIG_KEYS = ["name", "seed", "output_dir", "data", "lfs", "llm_labelers", "label_model", "student", "report",
+                "progress", "source", "path", "modules", "kind", "options", "api_key_env", "labels", "prompt",
+                "class_names", "max_rows", "tol", "weights", "studnet", "0", "text_column"]
+_JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=12),
+              st.sampled_from(["bundled", "wrench", "table", "majority_vote", "tfidf", "none", "sk-" + "x1" * 20,
+                               "labeling_functions.youtube", "{text}", "../x.csv"])),
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.sampled_from(_CONFIG_KEYS), children, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=st.dictionaries(st.sampled_from(_CONFIG_KEYS), _JSONISH, max_size=6),
+       overrides=st.lists(st.text(st.sampled_from("abdelmnoprstuyk_.=[]{}0123:, -"), max_size=25), max_size=2))
+def test_property_the_config_is_valid_or_refused_clearly(raw, overrides):
+    """Random config dicts and --set overrides: a validated FitConfig that survives its own
+    config.json, or a ConfigError with a message; never another error, never an echoed key."""
+    from weaklabel.config import config_json
+
+    try:
+        config = load_config(raw, overrides)
+    except ConfigError as error:
+        assert str(error).strip() and "x1x1x1x1x1" not in str(error)
+        return
+    saved = json.loads(config_json(config))
+    if "<redacted>" not in json.dumps(saved):
+        assert load_config(saved) == load_config(config)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.one_of(
+    st.text(max_size=200),
+    st.lists(st.sampled_from(["a: &a [x, y]\n", "b: *a\n", "c: [*a, *a]\n", "seed: 1\n", "- 1\n", "data: {source: x}\n",
+                              "label_model:\n  kind: majority_vote\n", "  - ", "!!python/name:os.system\n", "{", "'"]),
+             max_size=8).map("".join),
+))
+def test_property_yaml_configs_parse_or_are_refused_clearly(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "config.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_config(path)
+    except ConfigError as error:
+        assert str(error).strip()

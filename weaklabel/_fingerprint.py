@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["code_files", "describe", "frame_fingerprint", "lf_fingerprint", "lfs_fingerprint"]
+__all__ = ["code_files", "describe", "frame_fingerprint", "is_user_file", "lf_fingerprint", "lfs_fingerprint"]
 
 _MAX_DEPTH = 4
 """How deep an LF's settings are described (then only the type)."""
@@ -156,13 +156,15 @@ def _not_local_roots() -> tuple[str, ...]:
     return tuple(str(Path(root).resolve()) + os.sep for root in roots)
 
 
+def is_user_file(file: str) -> bool:
+    """Whether ``file`` is the user's code: not Python's, an installed package's or weaklabel's."""
+    return file.endswith(".py") and not str(Path(file).resolve()).startswith(_not_local_roots())
+
+
 def _local_file(module: types.ModuleType | None) -> Path | None:
     """The source file of ``module`` when it is the user's code."""
     file = getattr(module, "__file__", None)
-    if not file or not file.endswith(".py"):
-        return None
-    path = Path(file).resolve()
-    return None if str(path).startswith(_not_local_roots()) else path
+    return Path(file).resolve() if file and is_user_file(file) else None
 
 
 def _imported_names(tree: ast.AST, package: str | None) -> set[str]:

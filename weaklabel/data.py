@@ -273,10 +273,12 @@ _SCANNED_OPTIONS = {"sep", "dtype", "encoding", "quotechar"}
 
 
 class _Scan(NamedTuple):
-    """What a strict read of a delimited file found: its header and where each record starts."""
+    """What a strict read of a delimited file found: its header, where each record starts,
+    and the text column exactly as written (``None`` where its cell is empty)."""
 
     header: list[str]
     record_lines: list[int]
+    texts: list[str | None] | None
 
 
 def _delimiter(path: Path, kind: str, encoding: str) -> str:
@@ -296,7 +298,7 @@ def _delimiter(path: Path, kind: str, encoding: str) -> str:
     return "," if commas else "\t"
 
 
-def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str) -> _Scan:
+def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str, text_column: str) -> _Scan:
     """Read the file once with the strict rules of RFC 4180 (a quoted field ends with a quote
     followed by the delimiter or the line end) and count its records.
 
@@ -305,6 +307,8 @@ def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str) -> _Sca
     values. Here each of those is an error naming the line.
     """
     lines: list[int] = []
+    texts: list[str | None] = []
+    column = -1
     try:
         with path.open(encoding=encoding, newline="") as handle:
             reader = csv.reader(handle, delimiter=sep, quotechar=quotechar, strict=True)
@@ -314,10 +318,13 @@ def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str) -> _Sca
                 if record:
                     if header is None:
                         header = record
+                        column = header.index(text_column) if text_column in header else -1
                     else:
                         if len(record) != len(header):
                             _raise_width(path, header, record, start, reader.line_num)
                         lines.append(start)
+                        if column >= 0:
+                            texts.append(record[column] or None)
                 start = reader.line_num + 1
     except csv.Error as exc:
         where = f"line {start}" if start == reader.line_num else f"line {start} (read to line {reader.line_num})"
@@ -339,7 +346,7 @@ def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str) -> _Sca
             f"{path}: the header names the columns {repeated} more than once; "
             "rename them so that each column has its own name"
         )
-    return _Scan(header, lines)
+    return _Scan(header, lines, texts if column >= 0 else None)
 
 
 def _raise_width(path: Path, header: list[str], record: list[str], start: int, end: int) -> None:
@@ -397,16 +404,19 @@ def _read(path: Path, kind: str, text_column: str, read_options: dict[str, Any])
     sep = read_options.pop("sep", None) or _delimiter(path, kind, encoding)
     read_options.setdefault("dtype", {text_column: str})
     read_options.setdefault("encoding", encoding)
-    scan = None
-    if set(read_options) <= _SCANNED_OPTIONS:
-        scan = _scan_delimited(path, sep, encoding, read_options.get("quotechar", '"'))
+    if not set(read_options) <= _SCANNED_OPTIONS:
+        return pd.read_csv(path, sep=sep, **read_options), None
+    scan = _scan_delimited(path, sep, encoding, read_options.get("quotechar", '"'), text_column)
     data = pd.read_csv(path, sep=sep, **read_options)
-    if scan is not None and len(data) != len(scan.record_lines):
+    if len(data) != len(scan.record_lines):
         raise DataError(
             f"{path}: read strictly the file holds {len(scan.record_lines)} rows, read leniently "
             f"{len(data)}; its quoting is ambiguous. Check the quotes, or load it yourself"
         )
-    return data, None if scan is None else scan.record_lines
+    if scan.texts is not None:
+        # The texts as written: pandas would read a comment "NA" or "null" as a missing value.
+        data[text_column] = pd.Series(scan.texts, index=data.index, dtype=object)
+    return data, scan.record_lines
 
 
 def load_table(
@@ -486,7 +496,7 @@ def _check_texts(path: Path, texts: pd.Series, column: str, lines: list[int] | N
         value = _py(texts.iloc[pos])
         raise DataError(
             f"{path}: {_where(pos, lines)} has {value!r:.60} ({type(value).__name__}) in the text column "
-            f"{column!r}, and {int(bad.sum())} rows hold no string there; texts must be strings "
+            f"{column!r} ({int(bad.sum())} of {len(texts)} rows hold no string there); texts must be strings "
             "(quote them in JSON, or convert the column)"
         )
 

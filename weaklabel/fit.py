@@ -31,12 +31,13 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
+from weaklabel._fingerprint import is_user_file
 from weaklabel.config import FitConfig, load_config
 from weaklabel.exceptions import LabelingFunctionError, WeaklabelError
 from weaklabel.pipeline import run_pipeline
 from weaklabel.run_result import RunResult
 
-__all__ = ["error_message", "main", "options_help", "run"]
+__all__ = ["error_message", "is_internal", "main", "options_help", "run"]
 
 logger = logging.getLogger("weaklabel")
 
@@ -109,14 +110,24 @@ def _print_summary(result: RunResult) -> None:
     print(f"\nArtifacts in {result.output_dir}/ (open report.html)")
 
 
-def _where_it_failed(error: BaseException) -> str:
-    """``file:line`` of the innermost frame of ``error``'s traceback outside weaklabel (the
-    user's LF line, not the ``Row`` attribute lookup that raised for it)."""
-    package = Path(__file__).resolve().parent
-    frames = traceback.extract_tb(error.__traceback__)
-    outside = [f for f in frames if not Path(f.filename).resolve().is_relative_to(package)]
-    frame = (outside or frames)[-1] if frames else None
-    return f"{frame.filename}:{frame.lineno}" if frame else ""
+def _user_frame(error: BaseException) -> str | None:
+    """``file:line`` of the innermost frame of ``error``'s traceback in the user's code, or
+    ``None`` when no frame is (the error arose in weaklabel or a library it called)."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if is_user_file(frame.filename)]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+
+
+def is_internal(error: WeaklabelError) -> bool:
+    """Whether ``error`` reports a bug in weaklabel rather than a problem the user can fix:
+    an LF error whose cause is not a weaklabel error and arose outside the user's code (in
+    weaklabel's own LLM labeler, say)."""
+    cause = error.__cause__
+    return (
+        isinstance(error, LabelingFunctionError)
+        and cause is not None
+        and not isinstance(cause, WeaklabelError)
+        and _user_frame(cause) is None
+    )
 
 
 def error_message(error: WeaklabelError) -> str:
@@ -131,10 +142,9 @@ def error_message(error: WeaklabelError) -> str:
         return error_message(cause)
     message = str(error).strip()
     if isinstance(error, LabelingFunctionError) and cause is not None:
-        first = message.splitlines()[0]
-        where = _where_it_failed(cause)
+        where = _user_frame(cause)
         message = (
-            f"{first}{f' (at {where})' if where else ''}\n"
+            f"{message.splitlines()[0]}{f' (at {where})' if where else ''}\n"
             "  fix the LF, or set lfs.on_error: abstain to let it abstain on such rows"
         )
     return f"error: {message}"
@@ -153,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             config.progress = False
         result = run_pipeline(config)
     except WeaklabelError as exc:
+        if is_internal(exc):
+            raise  # a bug: the traceback is what a report needs
         print(error_message(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
