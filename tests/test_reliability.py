@@ -9,6 +9,7 @@ abstain, never a silent wrong result.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -35,7 +37,7 @@ from weaklabel.analysis import lf_summary
 from weaklabel.apply import InvalidVoteError, LabelingFunctionError, apply_lfs
 from weaklabel.config import ConfigError, load_config
 from weaklabel.data import load_table, load_wrench, load_youtube_spam
-from weaklabel.exceptions import OutputDirError, WeaklabelError
+from weaklabel.exceptions import ClassOrderWarning, DataError, OutputDirError, WeaklabelError
 from weaklabel.fit import main, run
 from weaklabel.label_models import DawidSkene, LabelModel, MajorityVote
 from weaklabel.lf import (
@@ -1166,3 +1168,94 @@ def test_property_yaml_configs_parse_or_are_refused_clearly(tmp_path_factory, te
         load_config(path)
     except ConfigError as error:
         assert str(error).strip()
+
+
+# ---------------------------------------------------------------- loaders that refuse to guess
+def _comments_csv(corpus: pd.DataFrame, n: int = 60) -> list[str]:
+    rows = corpus.drop_duplicates("text").iloc[:n]
+    frame = pd.DataFrame({"text": rows["text"].to_numpy(), "label": np.where(rows["label"] == 1, "spam", "ham")})
+    return frame.to_csv(index=False).splitlines()
+
+
+def _edit(lines: list[str], number: int, change) -> str:
+    """The CSV with its line ``number`` (1-based, the header is line 1) changed."""
+    lines = list(lines)
+    lines[number - 1] = change(lines[number - 1])
+    return "\n".join(lines) + "\n"
+
+
+_REFUSED_TABLES = {
+    "a column named twice": (lambda lines: "\n".join(["text,text", *lines[1:]]) + "\n",
+                             r"rows\.csv: the header names the columns \['text'\] more than once; rename them"),
+    "a stray quote that would merge rows": (lambda lines: _edit(lines, 8, lambda line: '"' + line),
+                                            r"rows\.csv: line 8 \(read to line \d+\): .*a quote in the row starting on line 8 "
+                                            r"opens a field that does not close where it should"),
+    "a row with a missing field": (lambda lines: _edit(lines, 12, lambda line: line.rsplit(",", 1)[0]),
+                                   r"rows\.csv: line 12 has 1 fields, the header 2; quote texts that contain the delimiter"),
+    "a row with an extra field": (lambda lines: _edit(lines, 5, lambda line: line + ",extra"),
+                                  r"rows\.csv: line 5 has 3 fields, the header 2"),
+    "labels in another case": (lambda lines: "\n".join(lines).replace(",spam", ",Spam") + "\n",
+                               r"rows\.csv: row \d+ \(line \d+\) has the label 'Spam', not one of \['ham', 'spam'\]; "
+                               r"\d+ rows hold labels outside class_names: \['Spam'\] \('Spam' differs from 'spam' only in case"),
+    "labels mixing indices and names": (lambda lines: "\n".join(lines).replace(",ham", ",0", 3) + "\n",
+                                        r"the label column mixes class indices \('0' at row \d+ \(line \d+\)\) and class names"),
+    "an empty file": (lambda lines: "", r"rows\.csv: the file is empty \(no header line\)"),
+    "bytes that are not UTF-8": (lambda lines: _edit(lines, 3, lambda line: line[:1] + "caf\udce9 " + line[1:]),
+                                 r"rows\.csv: not utf-8-sig text .*save it as UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REFUSED_TABLES))
+def test_table_loaders_refuse_to_guess(corpus, tmp_path, case):
+    damage, message = _REFUSED_TABLES[case]
+    path = tmp_path / "rows.csv"
+    path.write_bytes(damage(_comments_csv(corpus)).encode("utf-8", errors="surrogateescape"))
+    class_names = None if case == "labels mixing indices and names" else ["ham", "spam"]
+    with pytest.raises(DataError, match=message):
+        load_table(path, label_column="label", class_names=class_names)
+
+
+def test_table_loaders_read_what_the_file_says(corpus, tmp_path):
+    lines = _comments_csv(corpus)
+    reference = pd.read_csv(io.StringIO("\n".join(lines)), dtype=str)
+    # A byte-order mark, texts spanning lines, and comments that read "NA" or "null".
+    odd = reference.assign(text=lambda d: d["text"].where(d.index % 3 != 0, d["text"] + "\nsecond line, too"))
+    odd.loc[[1, 2], "text"] = ["NA", "null"]
+    path = tmp_path / "rows.csv"
+    path.write_text("\ufeff" + odd.to_csv(index=False), encoding="utf-8")
+    data, y = load_table(path, label_column="label", class_names=["ham", "spam"])
+    assert data["text"].tolist() == odd["text"].tolist() and len(y) == len(odd)
+    # A .txt file is read by the delimiter its header names; a header naming both is refused.
+    txt = tmp_path / "rows.txt"
+    txt.write_text(odd.to_csv(index=False, sep="\t"))
+    assert load_table(txt, label_column="label", class_names=["ham", "spam"])[0]["text"].tolist() == odd["text"].tolist()
+    txt.write_text("text,note\tlabel\nx,y\tham\n")
+    with pytest.raises(DataError, match=r"cannot tell whether this \.txt table is comma- or tab-separated"):
+        load_table(txt)
+    # Texts that are not strings, in JSONL and Parquet.
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["fine", 42, None, ["a"]]))
+    with pytest.raises(DataError, match=r"row 1 has 42 \(int\) in the text column 'text' \(2 of 4 rows hold no string"):
+        load_table(jsonl)
+    jsonl.write_text('{"text": "first", "label": "ham", "text": "second"}\n')
+    with pytest.raises(DataError, match=r"rows\.jsonl: line 1 names the keys \['text'\] more than once"):
+        load_table(jsonl)
+    parquet = tmp_path / "rows.parquet"
+    pd.DataFrame({"text": [1, 2, 3]}).to_parquet(parquet)
+    with pytest.raises(DataError, match=r"row 0 has 1 \(int\) in the text column"):
+        load_table(parquet)
+
+
+def test_class_order_is_the_users_and_a_warning_says_when_it_was_inferred(corpus, tmp_path):
+    """The labels 'spam' and 'valid' sort as spam=0, valid=1: the reverse of what the YouTube
+    LFs vote (SPAM=1). Without class_names a warning says so, with the fix; with them, the
+    user's order is used."""
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join(_comments_csv(corpus)).replace(",ham", ",valid") + "\n")
+    with pytest.warns(ClassOrderWarning, match=r"0 = 'spam', 1 = 'valid'; give class_names \(data\.class_names\)"):
+        _, inferred = load_table(path, label_column="label")
+    _, given = load_table(path, label_column="label", class_names=["valid", "spam"])
+    assert (given == 1 - inferred).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_table(path, label_column="label", class_names=["valid", "spam"])
