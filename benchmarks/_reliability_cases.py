@@ -252,12 +252,13 @@ _simple("c16", "config", "--set a list position that is not a number", base(),
 _simple("c17", "config", "data.source table without data.path", base(data={"source": "table"}), names=r"data\.path")
 _simple("c18", "config", "data.path does not exist", base(data={"source": "table", "path": "absent.csv"}),
         names=r"absent\.csv")
+_BOMB = "[&a [lol, lol, lol, lol, lol, lol, lol, lol, lol], " + ", ".join(
+    f"&{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(8)
+) + "]"
 _simple("c19", "config", "YAML alias bomb ('billion laughs') in label_model.options",
-        text="a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-        + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
-        + "lfs: {modules: [labeling_functions.youtube]}\nstudent: {kind: none}\noutput_dir: out\nprogress: false\n"
-        + "label_model: {kind: majority_vote, options: {weights: *i}}\n",
-        names=r"alias|values|expand|a\b|b\b", timeout=120)
+        text="lfs: {modules: [labeling_functions.youtube]}\nstudent: {kind: none}\noutput_dir: out\n"
+        f"progress: false\nlabel_model:\n  kind: majority_vote\n  options:\n    weights: {_BOMB}\n",
+        names=r"alias|values|expand|weights", timeout=120)
 _simple("c20", "config", "YAML nested 5000 levels deep", text="name: " + "[" * 5000 + "]" * 5000 + "\n",
         names=r"deep|nest")
 _simple("c21", "config", "output_dir is an existing file", base(output_dir="taken"), names=r"output_dir|taken")

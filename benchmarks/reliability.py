@@ -255,6 +255,7 @@ def main() -> None:
     parser.add_argument("--label", default="after", help="name of the results file (before / after)")
     parser.add_argument("--tree-name", default=None, help="how the results name the tree (e.g. a commit)")
     parser.add_argument("--only", default="", help="comma-separated case ids (nothing is written)")
+    parser.add_argument("--update", action="store_true", help="with --only: replace those cases in the results")
     parser.add_argument("--report", action="store_true", help="combine the before and after results")
     args = parser.parse_args()
     if args.report:
@@ -268,7 +269,12 @@ def main() -> None:
         results.append(result)
         print(f"{case.id:>5} {result['outcome']:<18} {result['seconds']:>6.1f}s  {result['note'][:110]}", flush=True)
     print(Counter(row["outcome"] for row in results))
-    if not wanted:
+    if wanted and args.update:
+        payload = json.loads(_results_file(args.label).read_text())
+        fresh = {row["id"]: row for row in results}
+        payload["cases"] = [fresh.get(row["id"], row) for row in payload["cases"]]
+        _results_file(args.label).write_text(json.dumps(payload, indent=1))
+    elif not wanted:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         payload = {"tree": args.tree_name or str(args.label), "cases": results}
         _results_file(args.label).write_text(json.dumps(payload, indent=1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 
 from weaklabel import LabelMatrix, LabelModel, apply_lfs, keyword_lf, load_lfs
 from weaklabel.data import read_uci_sms, read_uci_youtube
+from weaklabel.exceptions import OutputDirError
 from weaklabel.llm import LLMLabeler
 from weaklabel.stream import (
     ManifestMismatchError,
@@ -344,8 +346,25 @@ def test_a_different_run_is_refused_with_what_differs(youtube, tmp_path):
     assert sorted(p.name for p in out.glob("votes-*")) == [f"votes-0000{i}.npz" for i in range(4)]
 
     (out / "manifest.json").write_text("{broken")
-    with pytest.raises(ValueError, match=r"manifest\.json is corrupt"):
-        apply_lfs_to_shards(lfs, source, out, **options)
+    for resume in (True, False):  # a manifest weaklabel cannot read is never deleted
+        with pytest.raises(OutputDirError, match=r"manifest\.json is corrupt or not a weaklabel manifest.*left as it is"):
+            apply_lfs_to_shards(lfs, source, out, **options, resume=resume)
+    assert (out / "manifest.json").read_text() == "{broken"
+
+
+def test_files_the_run_did_not_write_are_never_deleted(youtube, tmp_path):
+    """A user's manifest.json or votes-00000.npz in out_dir (no weaklabel manifest) stops
+    the run, even with resume=False, and stays as it was."""
+    source = write_parts(youtube.iloc[:60], tmp_path / "data", parts=1, row_group_size=30)
+    lfs = [keyword_lf("check_out", ["check out"], label=1)]
+    for name, content in [("manifest.json", '{"mine": true}'), ("votes-00000.npz", "my own file")]:
+        out = tmp_path / f"out_{name}"
+        out.mkdir()
+        (out / name).write_text(content)
+        for resume in (True, False):
+            with pytest.raises(OutputDirError, match=re.escape(name)):
+                apply_lfs_to_shards(lfs, source, out, batch_rows=20, cardinality=2, progress=False, resume=resume)
+        assert (out / name).read_text() == content and len(list(out.iterdir())) == 1
 
 
 # ---------------------------------------------------------------- LLM labelers

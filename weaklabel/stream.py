@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from weaklabel._fingerprint import lf_fingerprint
 from weaklabel.apply import OnError, _check_arguments, _check_sources, apply_lfs
-from weaklabel.exceptions import ManifestMismatchError
+from weaklabel.exceptions import ManifestMismatchError, OutputDirError
 from weaklabel.label_models.base import probs_columns
 from weaklabel.matrix import LabelMatrix
 
@@ -361,13 +361,27 @@ def _start(directory: Path, run: dict[str, Any], resume: bool) -> dict[str, Any]
     A manifest without complete shards (a run that failed on its first batch) has nothing
     to keep, so it never blocks a corrected run.
     """
+    if directory.exists() and not directory.is_dir():
+        raise OutputDirError(f"out_dir {directory} is a file, not a folder; choose another out_dir")
     directory.mkdir(parents=True, exist_ok=True)
     old = None
-    if resume and (directory / MANIFEST).exists():
+    if (directory / MANIFEST).exists():
         try:
             old = _read_manifest(directory)
-        except ValueError as exc:
-            raise ValueError(f"{exc}. Pass resume=False to start over") from exc
+        except ValueError as exc:  # not ours, or damaged: either way not ours to delete
+            raise OutputDirError(
+                f"{exc}. It is left as it is: use another out_dir, or delete it (and the "
+                "votes-*.npz files) if it is what remains of a weaklabel run"
+            ) from exc
+    else:
+        foreign = sorted(p.name for p in directory.iterdir() if _SHARD_FILE.match(p.name))
+        if foreign:
+            raise OutputDirError(
+                f"out_dir {directory} holds {foreign[:3]}{'...' if len(foreign) > 3 else ''} but no "
+                f"{MANIFEST}: weaklabel did not write them, so it will not replace them; use another out_dir"
+            )
+    if not resume:
+        old = None
     if old is not None and old["shards"]:
         _remove_files(directory, shards=False)
         differences = _differences(old, run)
