@@ -1259,3 +1259,19 @@ def test_class_order_is_the_users_and_a_warning_says_when_it_was_inferred(corpus
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_table(path, label_column="label", class_names=["valid", "spam"])
+
+
+def test_a_file_given_to_an_lf_as_a_resource_is_part_of_its_fingerprint(tmp_path):
+    from weaklabel._fingerprint import lf_fingerprint
+
+    words = tmp_path / "words.txt"
+    words.write_text("subscribe\n")
+
+    @labeling_function(resources={"words": str(words)})
+    def listed(x, words):
+        return 1 if x.text in open(words).read().split() else ABSTAIN
+
+    before = lf_fingerprint(listed)
+    assert lf_fingerprint(listed) == before  # stable
+    words.write_text("channel\n")
+    assert lf_fingerprint(listed)["definition"] != before["definition"]

@@ -248,16 +248,13 @@ def code_files(modules: Iterable[types.ModuleType]) -> dict[str, str]:
 
 
 def _file_digest(path: Path) -> str:
+    """SHA-256 of the file's content (never a cached one: two edits within a clock tick
+    share a modification time); very large files by size and modification time."""
     stat = path.stat()
     if stat.st_size > _MAX_DATA_FILE:
         return f"size={stat.st_size},mtime_ns={stat.st_mtime_ns}"
-    return _cached_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=1024)
-def _cached_digest(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
