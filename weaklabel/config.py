@@ -101,6 +101,11 @@ class DataConfig(_Strict):
     def _check_path(self) -> DataConfig:
         if self.source in ("wrench", "table") and self.path is None:
             raise ValueError(f"data.path is required for data.source={self.source!r}")
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"valid_fraction + test_fraction is {self.valid_fraction + self.test_fraction:g}, "
+                "which leaves no train rows; keep their sum below 1"
+            )
         return self
 
 

@@ -114,7 +114,11 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
                 split_of = frame[data.split_column].astype(str).to_numpy()
                 unknown = sorted(set(split_of) - set(SPLITS))
                 if unknown:
-                    raise ConfigError(f"data.split_column holds {unknown}; allowed: {list(SPLITS)}")
+                    row = int(np.flatnonzero(~np.isin(split_of, SPLITS))[0])
+                    raise ConfigError(
+                        f"data.split_column {data.split_column!r} in {data.path} holds {unknown[:5]} "
+                        f"(first at row {row}); each row's split must be one of {list(SPLITS)}"
+                    )
             else:
                 split_of = _seeded_split(len(frame), data, seed)
         for name in SPLITS:
@@ -129,7 +133,10 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
     if "text" not in splits["train"].data.columns:
         raise ConfigError(f"the data has no 'text' column (columns: {list(splits['train'].data.columns)})")
     if len(splits["train"].data) == 0:
-        raise ConfigError("the train split is empty")
+        raise ConfigError(
+            "the train split is empty: give some rows the split 'train' (data.split_column), "
+            "or keep data.valid_fraction + data.test_fraction below 1"
+        )
     missing = {name: int(split.data["text"].isna().sum()) for name, split in splits.items()}
     if any(missing.values()):
         logger.warning(
