@@ -5,7 +5,8 @@ One place for the two caches of LF votes — the fit pipeline's (``<cache_dir>/l
 and :mod:`weaklabel.stream`'s shard manifest. An LF is defined by
 
 - its type and settings (keywords, patterns, label, resources), described as data;
-  functions by their source code, closure and defaults (:func:`describe`);
+  functions by their source code, closure and defaults (:func:`describe`); the content of
+  any file it is given as a resource;
 - the files of its code: the module defining each of its functions (and the LF modules
   the pipeline loaded), the local modules those import, directly or not, and the data
   files they name (a keyword list next to the module, ``open("data/words.txt")``), found
@@ -58,17 +59,13 @@ def _code_digest(func: Any) -> str:
 
 
 def describe(value: Any, depth: int = 0) -> Any:
-    """A JSON-able description of a setting: data as is, functions by their source code, a
-    path or string naming an existing file with a digest of its content."""
-    if value is None or isinstance(value, bool | int | float):
+    """A JSON-able description of a setting: data as is, functions by their source code."""
+    if value is None or isinstance(value, str | bool | int | float):
         return value
-    if isinstance(value, str):
-        return {"file": value, "sha256": _file_digest(Path(value))} if _names_a_file(value) else value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, os.PathLike):
-        path = Path(os.fspath(value))
-        return {"file": str(path), "sha256": _file_digest(path)} if path.is_file() else str(path)
+        return os.fspath(value)
     if isinstance(value, re.Pattern):
         return {"pattern": value.pattern, "flags": int(value.flags)}
     if isinstance(value, np.ndarray):
@@ -98,10 +95,6 @@ def describe(value: Any, depth: int = 0) -> Any:
     if hasattr(value, "__dict__") and not isinstance(value, type):
         return {"type": type(value).__qualname__, **_settings(value, depth + 1)}
     return type(value).__qualname__
-
-
-def _names_a_file(text: str) -> bool:
-    return len(text) < 4096 and "\n" not in text and bool(_FILE_NAME.fullmatch(text)) and Path(text).is_file()
 
 
 def _has_contents(cell: Any) -> bool:
@@ -290,13 +283,26 @@ def _lf_modules(lf: Any) -> set[types.ModuleType]:
     return found
 
 
+def _resource_files(lf: Any) -> dict[str, str]:
+    """``{file: sha256}`` of the files an LF is given as resources (a path or a file name)."""
+    found = {}
+    for value in (getattr(lf, "_resources", None) or {}).values():
+        if isinstance(value, str | os.PathLike) and len(os.fspath(value)) < 4096:
+            path = Path(os.fspath(value))
+            if "\n" not in str(path) and path.is_file():
+                found[str(path.resolve())] = _file_digest(path)
+    return found
+
+
 def lf_fingerprint(lf: Any) -> dict[str, str]:
-    """Name, kind and a digest of the LF's definition: its code and settings, and the files of
-    its code (the module defining it, the local helpers it imports, the data files they name)."""
+    """Name, kind and a digest of the LF's definition: its code and settings, the files of its
+    code (the module defining it, the local helpers it imports, the data files they name) and
+    the files it is given as resources. Files an LF writes (an LLM labeler's cache) do not count."""
     definition = {
         "type": f"{type(lf).__module__}.{type(lf).__qualname__}",
         **_settings(lf, 1),
         "files": code_files(_lf_modules(lf)),
+        "resource_files": _resource_files(lf),
     }
     text = json.dumps(definition, sort_keys=True, default=str)
     return {"name": lf.name, "kind": lf.kind, "definition": hashlib.sha256(text.encode()).hexdigest()[:16]}
