@@ -606,11 +606,52 @@ def test_damaged_label_model_and_student_files_name_the_file(corpus, tmp_path):
         BaseLabelModel.load(path)
     student = TfidfStudent(char_ngram_range=None).fit(train["text"].tolist(), train["label"].to_numpy())
     assert student.predict_proba([]).shape == (0, 2)
-    for name, damage in [("config.json", lambda b: b[: len(b) // 2]), ("arrays.npz", lambda b: b"\x00" * 64)]:
-        folder = student.save(tmp_path / f"student_{name}")
-        (folder / name).write_bytes(damage((folder / name).read_bytes()))
-        with pytest.raises(ValueError, match=rf"student_{re.escape(name)} is not a saved student or is corrupt \({re.escape(name)}"):
-            TfidfStudent.load(folder)
+    folder = student.save(tmp_path / "student_config")
+    (folder / "config.json").write_bytes((folder / "config.json").read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"student_config is not a saved student or is corrupt \(config\.json"):
+        TfidfStudent.load(folder)
+    folder = student.save(tmp_path / "student_arrays")
+    (folder / "arrays.npz").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"student_arrays is corrupt: \['arrays\.npz'\] is missing or does not match"):
+        TfidfStudent.load(folder)
+
+
+def test_model_and_student_files_without_a_valid_checksum_are_refused(corpus, tmp_path):
+    """Removing the checksum field used to switch the check off; edited hyperparameters or
+    vocabularies and swapped (valid) arrays loaded as another model."""
+    from weaklabel.label_models import BaseLabelModel
+    from weaklabel.students import TfidfStudent
+
+    train = corpus.iloc[:300]
+    L = apply_lfs(load_lfs("labeling_functions.youtube"), train, cardinality=2, progress=False)
+    path = LabelModel(cardinality=2).fit(L).save(tmp_path / "label_model.json")
+    saved = json.loads(path.read_text())
+    saved.pop("checksum")
+    saved["fitted"]["class_balance_"] = [0.99, 0.01]  # the right shape, other numbers
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"label_model\.json has no checksum: it was edited or damaged"):
+        BaseLabelModel.load(path)
+    student = TfidfStudent(char_ngram_range=None).fit(train["text"].tolist(), train["label"].to_numpy())
+    texts = corpus["text"].iloc[300:400].tolist()
+    assert np.allclose(TfidfStudent.load(student.save(tmp_path / "intact")).predict_proba(texts),
+                       student.predict_proba(texts))
+    folder = student.save(tmp_path / "edited")
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["C"] = 0.001
+    config["vocabularies"][0] = config["vocabularies"][0][::-1]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config\.json is corrupt: its content does not match its checksum"):
+        TfidfStudent.load(folder)
+    config.pop("checksum")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config\.json has no checksum"):
+        TfidfStudent.load(folder)
+    folder = student.save(tmp_path / "swapped")
+    with np.load(folder / "arrays.npz") as arrays:
+        flipped = {name: np.flip(arrays[name]) for name in arrays.files}
+    np.savez(folder / "arrays.npz", **flipped)
+    with pytest.raises(ValueError, match=r"swapped is corrupt: \['arrays\.npz'\] is missing or does not match"):
+        TfidfStudent.load(folder)
 
 
 def test_bundled_lf_modules_abstain_on_rows_without_text():

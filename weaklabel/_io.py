@@ -41,8 +41,8 @@ def open_envelope(
 ) -> dict[str, Any]:
     """The body of a sealed ``payload`` after checking its format, version and checksum.
 
-    ``source`` names the file and ``what`` the kind of object in the messages. Payloads
-    saved before checksums existed (no ``checksum`` key) are accepted as they are.
+    ``source`` names the file and ``what`` the kind of object in the messages. A payload
+    without a checksum is refused: removing the field must not switch the check off.
     """
     if not isinstance(payload, dict) or payload.get("format") != format:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
@@ -53,7 +53,12 @@ def open_envelope(
             f"version {version}"
         )
     body = {key: value for key, value in payload.items() if key not in _RESERVED}
-    if "checksum" in payload and payload["checksum"] != checksum(body):
+    if "checksum" not in payload:
+        raise ValueError(
+            f"{source} has no checksum: it was edited or damaged (or written by hand); "
+            f"save the {what or format} again from the object that made it"
+        )
+    if payload["checksum"] != checksum(body):
         raise ValueError(
             f"{source} is corrupt: its content does not match its checksum (edited or damaged)"
         )

@@ -30,9 +30,10 @@ undo. Choose it on the dev split (0.9 lifts a TF-IDF student on SMS from 83 to 9
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -50,7 +51,6 @@ SUM_TOLERANCE = 1e-4
 
 _FORMAT = "weaklabel.student"
 _FORMAT_VERSION = 2
-_LEGACY_VERSION = 1  # config.json without an envelope (no checksum): still read
 _CONFIG_FILE = "config.json"
 
 
@@ -410,6 +410,8 @@ class BaseStudent(EstimatorMixin):
     # persistence: config.json holds the hyperparameters and the small fitted state
 
     def _write_config(self, path: Path, **extra: Any) -> None:
+        """Write ``config.json`` last: it seals the SHA-256 of every other file of the
+        student (arrays, weights, tokenizer), so that none can be swapped or damaged unseen."""
         body = {
             "student": type(self).__name__,
             "params": _to_json(self.get_params()),
@@ -419,9 +421,9 @@ class BaseStudent(EstimatorMixin):
             "n_excluded_rows": self.n_excluded_rows_,
             "training_time": self.training_time_,
             "history": self.history_,
+            "files": _file_digests(path),
             **extra,
         }
-        path.mkdir(parents=True, exist_ok=True)
         write_json(path / _CONFIG_FILE, _FORMAT, _FORMAT_VERSION, body)
 
     @classmethod
@@ -435,10 +437,17 @@ class BaseStudent(EstimatorMixin):
             payload = json.loads(file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path} is not a saved student or is corrupt ({_CONFIG_FILE}: {exc})") from exc
-        if isinstance(payload, dict) and payload.get("format_version") == _LEGACY_VERSION:
-            config = payload  # saved before the envelope: no checksum to check
-        else:
-            config = open_envelope(payload, _FORMAT, _FORMAT_VERSION, str(file), "student")
+        config = open_envelope(payload, _FORMAT, _FORMAT_VERSION, str(file), "student")
+        if not isinstance(config.get("files"), dict):
+            raise ValueError(f"{path} is not a saved student or is corrupt ({_CONFIG_FILE} lists no file digests)")
+        found = _file_digests(path, config["files"])
+        changed = sorted(name for name, digest in config["files"].items() if found.get(name) != digest)
+        if changed:
+            raise ValueError(
+                f"{path} is corrupt: {changed[:5]} "
+                f"{'are missing or do not' if len(changed) > 1 else 'is missing or does not'} match the "
+                "checksum in config.json (edited, damaged or swapped); save the student again"
+            )
         if config.get("student") != cls.__name__:
             raise ValueError(f"{path} holds a {config.get('student')!r}, not a {cls.__name__}")
         student = cls(**_from_json(config["params"]))
@@ -452,6 +461,19 @@ class BaseStudent(EstimatorMixin):
         student.training_time_ = config["training_time"]
         student.history_ = config["history"]
         return student, config
+
+
+def _file_digests(path: Path, names: Iterable[str] | None = None) -> dict[str, str]:
+    """SHA-256 of the student's files other than ``config.json`` (all of them, or ``names``)."""
+    if names is None:
+        names = [str(p.relative_to(path)) for p in sorted(path.rglob("*")) if p.is_file() and p.name != _CONFIG_FILE]
+    digests = {}
+    for name in names:
+        file = path / name
+        if file.is_file():
+            with file.open("rb") as handle:
+                digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
 
 
 def _to_json(params: dict[str, Any]) -> dict[str, Any]:

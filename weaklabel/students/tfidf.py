@@ -143,9 +143,10 @@ class TfidfStudent(BaseStudent):
         self._check_fitted()
         path = Path(path)
         vocabularies = [vec.get_feature_names_out().tolist() for vec in self.vectorizers_]
-        self._write_config(path, vocabularies=vocabularies)
         arrays = {f"idf_{i}": vec.idf_ for i, vec in enumerate(self.vectorizers_)}
+        path.mkdir(parents=True, exist_ok=True)
         np.savez(path / _ARRAYS_FILE, coef=self.coef_, intercept=self.intercept_, **arrays)
+        self._write_config(path, vocabularies=vocabularies)  # last: it seals the arrays' digest
         return path
 
     @classmethod

@@ -405,7 +405,7 @@ class TransformerStudent(BaseStudent):
 
         self._check_fitted()
         path = Path(path)
-        self._write_config(path, n_trainable_params=self.n_trainable_params_, best_epoch=self.best_epoch_)
+        path.mkdir(parents=True, exist_ok=True)
         self.tokenizer_.save_pretrained(path / "tokenizer")
         head = {name: tensor.detach().cpu().contiguous() for name, tensor in self.head_.state_dict().items()}
         save_file(head, str(path / "head.safetensors"))
@@ -413,6 +413,8 @@ class TransformerStudent(BaseStudent):
             self.encoder_.save_pretrained(path / "encoder", safe_serialization=True)
         elif self.adaptation == "lora":
             self.encoder_.save_pretrained(path / "adapter", safe_serialization=True)
+        # last: config.json seals the digests of the files above
+        self._write_config(path, n_trainable_params=self.n_trainable_params_, best_epoch=self.best_epoch_)
         return path
 
     @classmethod
