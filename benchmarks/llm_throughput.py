@@ -1,13 +1,27 @@
-"""Throughput of LLMLabeler against a fault-injecting OpenAI-compatible server.
+"""Throughput of LLM labelers: the HTTP client under injected faults, and the local model.
 
-2,000 rows, 200 ms latency per request, max_concurrency=32: the ideal is 32 / 0.2 s = 160
-requests/s. Measured clean and with 5% of requests answered 429 (Retry-After: 1) or 500,
-against the peer a user would write: the plain ``openai`` async client (its own retries)
-behind an ``asyncio.Semaphore(32)``, in the same run. The server runs in its own process
-(tests/fake_openai_server.py) so it does not share the clients' GIL; the server counts
-every answer per row, so "answered twice" and "lost" are what it saw.
+**Endpoint** (part 1). 2,000 distinct SMS texts against the fault-injecting
+OpenAI-compatible server (tests/fake_openai_server.py, in its own process so it does not
+share the clients' GIL), 200 ms latency per request, in two settings: no faults at
+max_concurrency=32 (ideal 160 requests/s) and 15% of requests answered 429
+(Retry-After: 1) or 500 at max_concurrency=16 (ideal 80 requests/s). Clients, in turn on
+the same server process:
 
-    python benchmarks/llm_throughput.py [--rows 2000] [--repeats 2]
+- ``weaklabel`` — the LLMLabeler as shipped (stock httpx transport of the openai client);
+- ``weaklabel, transport="lean"`` — the same client over the optional hand-written
+  HTTP/1.1 transport (weaklabel/llm/transport.py), which shows why that option exists;
+- ``weaklabel <rev>`` — the labeler of an earlier commit (``--baseline``), run from a
+  ``git archive`` of that commit in a subprocess: the "before" of the same run;
+- ``openai + semaphore`` — what a user would write: the plain async openai client (its
+  own 2 retries) behind an ``asyncio.Semaphore``.
+
+**Local model** (part 2). SmolLM2-135M-Instruct in-process scoring 200 YouTube test rows
+(label-word log-probabilities, fresh cache, model loaded first): the current code against
+the baseline commit's, alternating, in the same run. The machine's CPU is shared with
+other jobs, so only the ratio within a run means much.
+
+    python benchmarks/llm_throughput.py [--rows 2000] [--repeats 2] [--baseline REV]
+                                         [--parts endpoint local]
 """
 
 from __future__ import annotations
@@ -15,9 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -27,14 +43,17 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._results import SHARED_DATA, write_results
-from weaklabel.lf import ABSTAIN
-from weaklabel.llm import LLMLabeler
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "Is this SMS spam or ham? Answer spam or ham.\n\nMessage: {text}"
 LABELS = {"spam": 1, "ham": 0}
-LATENCY, CONCURRENCY = 0.2, 32
-IDEAL = CONCURRENCY / LATENCY
+LATENCY = 0.2
+SETTINGS = [(0.0, 32), (0.15, 16)]  # (fault rate, max_concurrency)
+BASELINE = "ba5ab23"  # the labeler before the redesign (issue 14)
+LOCAL_PROMPT = (
+    "Classify this YouTube comment as spam or ham. Spam promotes a channel, product or link; "
+    "ham is a reaction to the video. Answer with one word: spam or ham.\n\nComment: {text}"
+)
 
 
 def rows(n: int) -> pd.DataFrame:
@@ -77,23 +96,38 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def run_ours(server: Server, data: pd.DataFrame, cache: Path) -> dict:
-    labeler = LLMLabeler(
-        "llm", PROMPT, LABELS, model="fake-model", base_url=server.base_url, max_concurrency=CONCURRENCY,
-        cache_path=cache, decoding="text",
-    )
-    start = time.perf_counter()
-    votes = labeler.apply_batch(data, progress=False)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "voted": int((votes != ABSTAIN).sum()), "requests": labeler.report_.requests_sent}
+# ---------------------------------------------------------------- the clients
+_RUN_LABELER = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import pandas as pd
+import openai  # imported before timing, as for the other clients
+from weaklabel.llm import LLMLabeler
+data = pd.read_json(sys.argv[2])
+lab = LLMLabeler("llm", {prompt!r}, {labels!r}, model="fake-model", base_url=sys.argv[3],
+                 max_concurrency=int(sys.argv[4]), cache_path=sys.argv[5], decoding="text", {options})
+start = time.perf_counter()
+votes = lab.apply_batch(data, progress=False)
+import weaklabel
+print(json.dumps({{"seconds": time.perf_counter() - start, "voted": int((votes != -1).sum()), "code": weaklabel.__file__}}))
+"""
 
 
-def run_plain(server: Server, data: pd.DataFrame) -> dict:
+def run_labeler(code_root: Path, data_file: Path, server: Server, concurrency: int, cache: Path, lean: bool) -> dict:
+    """One labeling run in a fresh process (so every client pays its own imports before timing)."""
+    script = _RUN_LABELER.format(options='transport="lean"' if lean else "", prompt=PROMPT, labels=LABELS)
+    args = [sys.executable, "-c", script, str(code_root), str(data_file), server.base_url, str(concurrency), str(cache)]
+    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_plain(server: Server, data: pd.DataFrame, concurrency: int) -> dict:
     import openai
 
     async def main() -> int:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused")  # default: 2 retries
-        semaphore = asyncio.Semaphore(CONCURRENCY)
+        semaphore = asyncio.Semaphore(concurrency)
 
         async def one(text: str) -> bool:
             async with semaphore:
@@ -112,46 +146,111 @@ def run_plain(server: Server, data: pd.DataFrame) -> dict:
 
     start = time.perf_counter()
     voted = asyncio.run(main())
-    return {"seconds": time.perf_counter() - start, "voted": voted, "requests": None}
+    return {"seconds": time.perf_counter() - start, "voted": voted}
 
 
-def measure(n: int, repeats: int) -> pd.DataFrame:
+def baseline_tree(rev: str, folder: Path) -> Path:
+    """The ``weaklabel`` package of commit ``rev``, extracted under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "weaklabel"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def measure_endpoint(n: int, repeats: int, baseline: str | None) -> pd.DataFrame:
     data = rows(n)
     records = []
-    for fault_rate in (0.0, 0.05):
-        server = Server(fault_rate)
-        try:
-            for repeat in range(repeats):
-                for client in ("weaklabel LLMLabeler", "openai + semaphore"):
-                    server.reset()
-                    with tempfile.TemporaryDirectory() as tmp:
-                        cache = Path(tmp) / "llm.sqlite"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        data_file = tmp_path / "rows.json"
+        data.to_json(data_file)
+        old = baseline_tree(baseline, tmp_path / "baseline") if baseline else None
+        clients = {"weaklabel": (ROOT, False), 'weaklabel, transport="lean"': (ROOT, True)}
+        if old is not None:
+            clients[f"weaklabel {baseline}"] = (old, False)
+        for fault_rate, concurrency in SETTINGS:
+            server = Server(fault_rate)
+            try:
+                for repeat in range(repeats):
+                    for client in [*clients, "openai + semaphore"]:
+                        server.reset()
+                        cache = tmp_path / f"run-{len(records)}.sqlite"
                         if client == "openai + semaphore":
-                            result = run_plain(server, data)
+                            result = run_plain(server, data, concurrency)
                         else:
-                            result = run_ours(server, data, cache)
+                            result = run_labeler(*clients[client][:1], data_file, server, concurrency, cache, clients[client][1])
                         stats = server.stats()
+                        ideal = concurrency / LATENCY
                         record = {
-                            "faults": f"{fault_rate:.0%} 429/500",
-                            "client": client,
-                            "repeat": repeat,
-                            "seconds": result["seconds"],
-                            "requests/s": n / result["seconds"],
-                            "% of ideal": 100 * n / result["seconds"] / IDEAL,
-                            "requests sent": stats["requests"],
-                            "rows answered": stats["answered_rows"],
-                            "answered twice": stats["answered_twice"],
+                            "setting": f"{fault_rate:.0%} 429/500, concurrency {concurrency}", "client": client,
+                            "repeat": repeat, "seconds": result["seconds"], "requests/s": n / result["seconds"],
+                            "% of ideal": 100 * n / result["seconds"] / ideal, "requests sent": stats["requests"],
+                            "rows answered": stats["answered_rows"], "answered twice": stats["answered_twice"],
                             "rows lost": n - result["voted"],
                         }
-                        if client == "weaklabel LLMLabeler":
-                            server.reset()
-                            rerun = run_ours(server, data, cache)
-                            record["rerun (cached) s"] = rerun["seconds"]
-                            record["rerun requests"] = server.stats()["requests"]
                         records.append(record)
                         print({k: round(v, 2) if isinstance(v, float) else v for k, v in record.items()}, flush=True)
-        finally:
-            server.close()
+            finally:
+                server.close()
+    return pd.DataFrame(records)
+
+
+# ---------------------------------------------------------------- the local model
+_RUN_LOCAL = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from weaklabel.data import load_wrench
+from weaklabel.llm import LLMLabeler
+from weaklabel.llm.local import LocalModel
+data, _, _ = load_wrench(sys.argv[2], "test")
+data = data.iloc[:int(sys.argv[4])]
+options = json.loads(sys.argv[5])
+start = time.perf_counter()
+LocalModel.load(dtype=options.get("dtype", "float32"))
+load = time.perf_counter() - start
+lab = LLMLabeler("smol", {prompt!r}, {labels!r}, backend="local", cache_path=sys.argv[3], **options)
+start = time.perf_counter()
+scores = lab.score(data, progress=False)
+print(json.dumps({{"seconds": time.perf_counter() - start, "load": load, "scores": scores.tolist()}}))
+"""
+
+
+def run_local(code_root: Path, rows_n: int, cache: Path, options: dict) -> dict:
+    script = _RUN_LOCAL.format(prompt=LOCAL_PROMPT, labels={"spam": 1, "ham": 0})
+    args = [sys.executable, "-c", script, str(code_root), str(SHARED_DATA / "youtube"), str(cache), str(rows_n), json.dumps(options)]
+    env = {**os.environ, "PYTHONPATH": str(code_root), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_local(rows_n: int, repeats: int, baseline: str | None) -> pd.DataFrame:
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from weaklabel.data import load_wrench
+
+    _, _, y = load_wrench(SHARED_DATA / "youtube", "test")
+    y = y[:rows_n]
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        variants = {"current (defaults)": (ROOT, {})}
+        if baseline:
+            variants[f"{baseline} (float32, batch 8)"] = (baseline_tree(baseline, tmp_path / "baseline"), {})
+        reference = None
+        for repeat in range(repeats):
+            for name, (root, options) in variants.items():
+                cache = tmp_path / f"local-{len(records)}.sqlite"
+                result = run_local(root, rows_n, cache, options)
+                scores = np.asarray(result["scores"])
+                reference = scores if reference is None else reference
+                record = {
+                    "code": name, "repeat": repeat, "rows": rows_n, "seconds": result["seconds"],
+                    "rows/s": rows_n / result["seconds"], "load s": result["load"],
+                    "AUC": roc_auc_score(y, scores), "max |score - first|": float(np.abs(scores - reference).max()),
+                }
+                records.append(record)
+                print({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()}, flush=True)
     return pd.DataFrame(records)
 
 
@@ -159,34 +258,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--local-rows", type=int, default=200)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with ('' to skip)")
+    parser.add_argument("--parts", nargs="+", default=["endpoint", "local"], choices=["endpoint", "local"])
     args = parser.parse_args()
-    import openai  # noqa: F401  (imported before any timing, so neither client pays for it)
-
-    raw = measure(args.rows, args.repeats)
-    summary = (
-        raw.groupby(["faults", "client"], sort=False)
-        .agg(
-            {
-                "seconds": "median",
-                "requests/s": "median",
-                "% of ideal": "median",
-                "requests sent": "median",
-                "rows answered": "min",
-                "answered twice": "max",
-                "rows lost": "max",
-                "rerun (cached) s": "median",
-                "rerun requests": "max",
-            }
-        )
-        .round(2)
-    )
-    notes = (
-        f"{args.rows} distinct SMS texts, server latency {LATENCY * 1000:.0f} ms, max_concurrency={CONCURRENCY}: "
-        f"ideal {IDEAL:.0f} requests/s. Median of {args.repeats} runs per cell (min/max for the counts); "
-        "the two clients alternate on the same server process. Timings on a shared 2-core machine "
-        "with other jobs running: compare the rows of one table, not machines."
-    )
-    write_results("llm_throughput", {"throughput": summary, "runs": raw.round(3)}, notes, rows=args.rows)
+    tables = {}
+    notes = [
+        textwrap.dedent(f"""
+        Endpoint: {args.rows} distinct SMS texts, server latency {LATENCY * 1000:.0f} ms; ideal = concurrency / latency.
+        Each weaklabel client runs in a fresh process; the clients alternate on the same server process;
+        median of {args.repeats} runs per cell (max for the counts). Local: SmolLM2-135M-Instruct scoring
+        {args.local_rows} YouTube test rows after the model is loaded, fresh cache, current code and the
+        baseline commit alternating. The CPU (2 cores) is shared with other jobs: compare rows of one table.
+        """).strip()
+    ]
+    if "endpoint" in args.parts:
+        raw = measure_endpoint(args.rows, args.repeats, args.baseline or None)
+        agg = {c: "median" for c in ("seconds", "requests/s", "% of ideal", "requests sent")}
+        agg |= {c: "max" for c in ("answered twice", "rows lost")}
+        tables["endpoint throughput"] = raw.groupby(["setting", "client"], sort=False).agg(agg).round(2)
+        tables["endpoint runs"] = raw.round(3)
+    if "local" in args.parts:
+        raw = measure_local(args.local_rows, args.repeats, args.baseline or None)
+        agg = {"rows/s": "median", "seconds": "median", "load s": "median", "AUC": "first", "max |score - first|": "max"}
+        tables["local model"] = raw.groupby("code", sort=False).agg(agg).round(4)
+        tables["local runs"] = raw.round(4)
+    write_results("llm_throughput", tables, "\n".join(notes), rows=args.rows, baseline=args.baseline)
 
 
 if __name__ == "__main__":

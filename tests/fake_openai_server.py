@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Body",
     "Drop",
     "FakeOpenAIServer",
     "Hang",
@@ -43,6 +44,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "Status",
+    "Trickle",
     "default_answer",
     "row_text",
 ]
@@ -61,11 +63,12 @@ class Reply:
 
 @dataclass
 class Status:
-    """An HTTP error status with an OpenAI-style error body."""
+    """An HTTP error status with an OpenAI-style error body (and extra ``headers``)."""
 
     code: int
     retry_after: float | None = None
     message: str = "fake server error"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +88,22 @@ class Malformed:
     """A 200 whose body is not valid JSON."""
 
 
-Action = Reply | Status | Hang | Drop | Malformed
+@dataclass
+class Body:
+    """A 200 whose body is this JSON value, whatever its shape (fields of unexpected types)."""
+
+    value: Any
+
+
+@dataclass
+class Trickle:
+    """A 200 answer sent one byte every ``interval`` seconds (each read is quick, the whole is slow)."""
+
+    content: str = "ham"
+    interval: float = 0.05
+
+
+Action = Reply | Status | Hang | Drop | Malformed | Body | Trickle
 
 
 @dataclass
@@ -323,8 +341,13 @@ class FakeOpenAIServer:
             return False
         if isinstance(action, Malformed):
             return await self._send(writer, 200, '{"id": "x", "choices": [{"message": {"content": "sp')
+        if isinstance(action, Body):
+            return await self._send(writer, 200, json.dumps(action.value))
+        if isinstance(action, Trickle):
+            return await self._trickle(writer, json.dumps(self._completion(number, body or {}, Reply(action.content))), action.interval)
         if isinstance(action, Status):
             extra = {"retry-after": f"{action.retry_after:g}"} if action.retry_after is not None else {}
+            extra.update(action.headers)
             error = {"error": {"message": action.message, "type": "fake", "code": action.code}}
             return await self._send(writer, action.code, json.dumps(error), extra)
         keep = await self._send(writer, 200, json.dumps(self._completion(number, body or {}, action)))
@@ -355,6 +378,15 @@ class FakeOpenAIServer:
                 "total_tokens": reply.prompt_tokens + reply.completion_tokens,
             },
         }
+
+    async def _trickle(self, writer, payload: str, interval: float) -> bool:
+        data = payload.encode("utf-8")
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
+        for byte in head.encode("latin-1") + data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(interval)
+        return False
 
     async def _send(self, writer, code: int, payload: str, extra: dict[str, str] | None = None) -> bool:
         """Write one response: Content-Length or chunked framing. Without keep-alive the

@@ -31,7 +31,7 @@ from weaklabel.llm import LLMCache, LLMError, LLMLabeler, LLMStatusError, LLMTra
 PROMPT = "Is this YouTube comment spam or ham? Answer spam or ham.\n\nComment: {text}"
 LABELS = {"spam": 1, "ham": 0}
 # Timeouts are generous: only the fault test, which injects hangs, sets a short one.
-FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 30.0}
+FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 30.0, "bias": "none"}  # no content-free requests in the counts
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def labeler(base_url: str, tmp_path: Path, **kwargs) -> LLMLabeler:
 def test_faults_lose_no_row_and_answer_none_twice(youtube, tmp_path):
     faults = (Status(429, retry_after=0.01), Status(500), Status(503), Drop(), Malformed(), Hang(30))
     with FakeOpenAIServer(fault_rate=0.3, faults=faults, seed=1) as srv:
-        lab = labeler(srv.base_url, tmp_path, max_concurrency=16, max_retries=12, timeout=0.5)
+        lab = labeler(srv.base_url, tmp_path, max_concurrency=16, max_retries=12, timeout=2.0)  # > a loaded reply, << a hang
         votes = lab.apply_batch(youtube, progress=False)
         stats = srv.stats()
         sent = list(srv.chat_requests)
@@ -140,7 +140,6 @@ def test_on_failure_raise_stores_the_other_answers_first(youtube, tmp_path):
         (401, "Incorrect API key provided", "API key was refused"),
         (403, "no access", "no access to this model"),
         (404, "The model `fake-model` does not exist", "not found; check model="),
-        (400, "This model's maximum context length is 8192 tokens", "context length"),
     ],
 )
 def test_non_retryable_errors_stop_the_run_after_one_probe(youtube, tmp_path, status, message, hint):

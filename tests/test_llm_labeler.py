@@ -63,9 +63,12 @@ def test_logprobs_decoding_reads_top_logprobs_and_calibrates_on_dev_rows(youtube
         return Reply("spam", logprobs=[(" Spam", -0.1), ("sp", -1.5), ("Ham", -0.1 - gap), ("The", -6.0)])
 
     with FakeOpenAIServer(answer=biased) as server:
+        raw = make(server, tmp_path, bias="none").apply_batch(data, progress=False)
+        assert (raw == SPAM).all()  # argmax: the bias wins everywhere
         llm = make(server, tmp_path)
-        uncalibrated = llm.apply_batch(data, progress=False)
-        assert (uncalibrated == SPAM).all()  # argmax: the bias wins everywhere
+        corrected = llm.apply_batch(data, progress=False)  # content-free inputs measure the bias
+        assert llm.report_.requests_sent == 3 and llm.report_.cache_hits == len(data)  # 3 content-free inputs
+        assert set(np.unique(corrected)) == {HAM, SPAM} and (corrected == y).mean() > 0.9
         llm.calibrate(dev, y_dev)
         votes = llm.apply_batch(data, progress=False)
         body = server.chat_requests[0].body
@@ -146,7 +149,7 @@ def test_max_rows_labels_a_seeded_random_sample(youtube, tmp_path):
         b = make(server, tmp_path, max_rows=30, seed=1, use_cache=False).apply_batch(data, progress=False)
         c = make(server, tmp_path, max_rows=30, seed=2, use_cache=False).apply_batch(data, progress=False)
     voted = a != ABSTAIN
-    assert voted.sum() == 30 and sent_a <= 30
+    assert voted.sum() == 30 and sent_a <= 30 + 3  # and the three content-free inputs of the bias correction
     assert np.array_equal(a, b) and not np.array_equal(voted, c != ABSTAIN)
     assert np.flatnonzero(voted).max() > 100  # a sample, not the head
 
@@ -156,7 +159,7 @@ def test_max_cost_stops_sending_at_the_budget(youtube, tmp_path):
     prices = {"fake-model": (1000.0, 1000.0)}  # dollars per million tokens
     per_request = (20 * 1000 + 1 * 1000) / 1e6  # the fake server reports 20 + 1 tokens
     with FakeOpenAIServer() as server:
-        llm = make(server, tmp_path, max_cost=1.0, prices=prices, max_concurrency=8)
+        llm = make(server, tmp_path, max_cost=1.0, prices=prices, max_concurrency=8, bias="none")
         votes = llm.apply_batch(data, progress=False)
         sent = len(server.chat_requests)
     report = llm.report_
@@ -172,16 +175,16 @@ def test_editing_one_prompt_invalidates_only_its_own_answers(youtube, tmp_path):
     data = youtube[0].iloc[:30]
     distinct = data["text"].nunique()
     with FakeOpenAIServer() as server:
-        first = make(server, tmp_path, name="a", prompt=PROMPT)
-        second = make(server, tmp_path, name="b", prompt=PromptTemplate("Spam? Answer spam or ham.\n{text}"))
+        first = make(server, tmp_path, name="a", prompt=PROMPT, bias="none")
+        second = make(server, tmp_path, name="b", prompt=PromptTemplate("Spam? Answer spam or ham.\n{text}"), bias="none")
         apply_lfs([first, second], data, progress=False)
         assert len(server.chat_requests) == 2 * distinct
         server.reset()
-        edited = make(server, tmp_path, name="a", prompt=PROMPT.replace("YouTube ", ""))
+        edited = make(server, tmp_path, name="a", prompt=PROMPT.replace("YouTube ", ""), bias="none")
         apply_lfs([edited, second], data, progress=False)
         assert len(server.chat_requests) == distinct  # only the edited prompt is asked again
         server.reset()
-        make(server, tmp_path, name="a", prompt=PROMPT, temperature=0.7).apply_batch(data, progress=False)
+        make(server, tmp_path, name="a", prompt=PROMPT, temperature=0.7, bias="none").apply_batch(data, progress=False)
         assert len(server.chat_requests) == distinct  # sampling parameters are part of the key
     assert len(LLMCache(tmp_path / "llm.sqlite")) == 4 * distinct
 
@@ -204,8 +207,8 @@ def test_bad_settings_raise_clear_errors(kwargs, match):
 def test_bad_labels_and_missing_model_raise_clear_errors():
     with pytest.raises(ValueError, match="every answer word maps to ABSTAIN"):
         LLMLabeler("x", PROMPT, {"yes": ABSTAIN}, model="m")
-    with pytest.raises(ValueError, match="labels must map strings to int votes"):
-        LLMLabeler("x", PROMPT, {"spam": "1"}, model="m")
+    with pytest.raises(ValueError, match=r"a class index or class name, got 'spam': 1\.5"):
+        LLMLabeler("x", PROMPT, {"spam": 1.5}, model="m")
     with pytest.raises(ValueError, match="needs model="):
         LLMLabeler("x", PROMPT, LABELS)
 

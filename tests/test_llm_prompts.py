@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from weaklabel.data import load_wrench
 from weaklabel.lf import ABSTAIN
 from weaklabel.llm import AnswerParser, LLMCache, PromptTemplate
+from weaklabel.llm._http import parse_retry_after, redact
+from weaklabel.llm._run import TokenBucket as _TokenBucket
 from weaklabel.llm.cache import cache_key, default_cache_path
 from weaklabel.llm.calibration import best_threshold
-from weaklabel.llm.client import _TokenBucket, parse_retry_after, redact
 from weaklabel.llm.report import CostBudget, LLMReport, cost_of, report_table
 
 SPAM, HAM = 1, 0

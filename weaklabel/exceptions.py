@@ -21,10 +21,13 @@ __all__ = [
     "DataFileNotFoundError",
     "DegenerateFitWarning",
     "InvalidVoteError",
+    "LLMAuthError",
     "LLMError",
+    "LLMNotFoundError",
     "LLMResponseError",
     "LLMStatusError",
     "LLMTransportError",
+    "LLMUnsupportedError",
     "LabelingFunctionError",
     "ManifestMismatchError",
     "MissingColumnError",
@@ -168,12 +171,28 @@ class LLMStatusError(LLMError):
         self.server_message = server_message  # the server's own words (redacted)
 
 
+class LLMAuthError(LLMStatusError):
+    """The endpoint refused the API key (401) or its access to the model (403): the run stops."""
+
+
+class LLMNotFoundError(LLMStatusError):
+    """The endpoint does not know the model or the chat route (404): the run stops."""
+
+
+class LLMUnsupportedError(LLMStatusError):
+    """The endpoint rejects the decoding asked for (``logprobs`` or ``response_format``)."""
+
+
 class LLMTransportError(LLMError):
     """Requests kept failing (timeouts, dropped connections, 429/5xx) after every retry."""
 
 
 class LLMResponseError(LLMError):
-    """The endpoint answered 200 with a body that is not a chat completion."""
+    """Answers the labeler could not use, when the labeler was asked to raise on them.
+
+    A 200 whose body is not a chat completion is counted as an unparsable answer for its
+    row (it abstains); this error is for callers that want such rows to stop a run.
+    """
 
 
 # ---------------------------------------------------------------- LF suggestions

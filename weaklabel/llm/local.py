@@ -33,7 +33,7 @@ import numpy as np
 
 from weaklabel.llm.prompts import PromptTemplate
 
-__all__ = ["LocalModel", "default_local_model", "local_model_id"]
+__all__ = ["LocalModel", "default_local_model", "local_model_id", "resolve_dtype"]
 
 logger = logging.getLogger("weaklabel.llm")
 
@@ -73,6 +73,11 @@ def _resolve(model: str | Path | None) -> tuple[Path, str | None]:
     raise FileNotFoundError(
         f"no local model at {path}: give a Hugging Face model folder (with config.json) or a .gguf file"
     )
+
+
+def resolve_dtype(dtype: str) -> str:
+    """The torch dtype to compute in: ``"auto"`` is float32 (see the module docstring)."""
+    return "float32" if dtype == "auto" else dtype
 
 
 def local_model_id(model: str | Path | None, dtype: str) -> str:

@@ -143,10 +143,16 @@ class PromptTemplate:
                 f"prompt {self.name!r} needs the column {exc.args[0]!r}, which the row lacks"
             ) from None
 
-    def render(self, row: Mapping[str, Any]) -> list[dict[str, str]]:
-        """Chat messages for one row: system, few-shot turns, then the row's user turn."""
+    def render(
+        self, row: Mapping[str, Any], examples: Sequence[tuple[Mapping[str, Any], str]] | None = None
+    ) -> list[dict[str, str]]:
+        """Chat messages for one row: system, few-shot turns, then the row's user turn.
+
+        ``examples`` replaces the template's own few-shot examples for this row (examples
+        chosen per row, e.g. by similarity).
+        """
         messages = [{"role": "system", "content": self.system}] if self.system else []
-        for fields, answer in self.examples:
+        for fields, answer in self.examples if examples is None else examples:
             messages.append({"role": "user", "content": self.format_user(fields)})
             messages.append({"role": "assistant", "content": answer})
         messages.append({"role": "user", "content": self.format_user(row)})

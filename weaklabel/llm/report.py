@@ -33,10 +33,15 @@ class LLMReport:
 
     ``rows`` counts the rows given; ``rows_in_budget`` those inside ``max_rows`` /
     ``max_cost``; ``cache_hits`` rows answered from the cache; ``requests_sent`` HTTP
-    attempts (retries included) or local model rows; ``errors`` rows that failed every
-    retry (ABSTAIN, not cached, retried on the next run); ``no_text`` rows with no value in
-    any prompt field (ABSTAIN, never sent); ``unparsable`` answers naming no label (refusals
-    and empty answers included); ``abstains`` all ABSTAIN votes.
+    attempts (retries included) or local model rows; ``errors`` rows whose transient
+    failures outlasted every retry (ABSTAIN, not cached, asked again on the next run);
+    ``refused`` rows the endpoint refused for good in this run, by kind in
+    ``refusal_kinds`` (``context_length``, ``content_filter``, ``http_400``...: ABSTAIN,
+    recorded in the cache); ``refused_before`` rows a previous run recorded as refused
+    (ABSTAIN, not asked again unless ``retry_failed=True``); ``no_text`` rows with no value
+    in any prompt field (ABSTAIN, never sent); ``unparsable`` answers naming no label
+    (refusals, empty answers and 200 bodies that fit no chat completion included, the
+    latter also counted in ``malformed``); ``abstains`` all ABSTAIN votes.
     """
 
     labeler: str
@@ -49,18 +54,31 @@ class LLMReport:
     requests_sent: int = 0
     retries: int = 0
     errors: int = 0
+    refused: int = 0
+    refused_before: int = 0
     no_text: int = 0
     unparsable: int = 0
+    malformed: int = 0
     abstains: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = 0.0
     wall_time: float = 0.0
     retry_kinds: dict[str, int] = field(default_factory=dict)
+    refusal_kinds: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows_in_budget / self.wall_time if self.wall_time > 0 else float("nan")
+
+    def add_usage(self, other: LLMReport) -> None:
+        """Count another pass's requests, tokens and cost in this report (a side trip such as
+        the content-free inputs of the bias correction)."""
+        self.requests_sent += other.requests_sent
+        self.retries += other.retries
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost = None if self.cost is None or other.cost is None else self.cost + other.cost
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rows_per_second": self.rows_per_second}
@@ -71,11 +89,15 @@ class LLMReport:
             f"LLM labeler {self.labeler!r} ({self.backend}, {self.model}, {self.decoding}): "
             f"{self.rows} rows, {self.rows_in_budget} in budget, {self.cache_hits} from cache, "
             f"{self.requests_sent} requests ({self.retries} retries), {self.errors} errors, "
-            f"{self.no_text} without text, "
+            f"{self.refused + self.refused_before} refused{_kinds(self.refusal_kinds)}, {self.no_text} without text, "
             f"{self.unparsable} unparsable, {self.abstains} abstains; tokens "
             f"{self.prompt_tokens} in / {self.completion_tokens} out; cost {cost}; "
             f"{self.wall_time:.1f}s"
         )
+
+
+def _kinds(counts: Mapping[str, int]) -> str:
+    return f" ({', '.join(f'{kind}: {n}' for kind, n in sorted(counts.items()))})" if counts else ""
 
 
 def report_table(reports: Iterable[LLMReport]) -> pd.DataFrame:
