@@ -11,7 +11,15 @@ import logging
 
 import numpy as np
 import pytest
-from fake_openai_server import Body, FakeOpenAIServer, Hang, Status, Trickle, default_answer, row_text
+from fake_openai_server import (
+    Body,
+    FakeOpenAIServer,
+    Hang,
+    Status,
+    Trickle,
+    default_answer,
+    row_text,
+)
 
 from weaklabel.data import load_wrench
 from weaklabel.exceptions import (
@@ -144,7 +152,7 @@ def test_answers_that_arrived_are_stored_before_a_key_is_revoked_mid_run(comment
 
 def test_every_request_refused_alike_stops_after_eight_and_records_nothing(comments, tmp_path):
     with FakeOpenAIServer(script=lambda n, body: Status(400, message="Unrecognized request argument: foo")) as srv:
-        with pytest.raises(LLMStatusError, match="the first 8 requests .* were all refused \\(http_400\\)") as info:
+        with pytest.raises(LLMStatusError, match=r"the first 8 requests .* were all refused \(http_400\)") as info:
             labeler(srv, tmp_path, max_concurrency=16).apply_batch(comments, progress=False)
         assert len(srv.chat_requests) == 8
     assert "Unrecognized request argument: foo" in str(info.value)
