@@ -95,7 +95,7 @@ def test_free_generation_parses_or_abstains(model, youtube, tmp_path):
     llm = LLMLabeler("smol_text", PROMPT, LABELS, backend="local", decoding="text", cache_path=tmp_path / "c.sqlite")
     votes = llm.apply_batch(data, progress=False)
     report = llm.report_
-    stored = LLMCache(tmp_path / "c.sqlite").get_many(llm._requests(data)[0]).values()
+    stored = LLMCache(tmp_path / "c.sqlite").get_many(llm._fetcher.keys(data, llm.decoder())[0]).values()
     texts = [record["text"] for record in stored]
     assert len(texts) == data["text"].nunique() and all(isinstance(t, str) for t in texts)
     parsed = [llm.parser.vote(t) for t in texts]

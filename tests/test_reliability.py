@@ -54,7 +54,7 @@ from weaklabel.matrix import LabelMatrix
 ROOT = Path(__file__).resolve().parents[1]
 LABEL_MODELS = (MajorityVote, DawidSkene, LabelModel)
 PROMPT = "Is this YouTube comment spam or ham? Answer spam or ham.\n\nComment: {text}"
-FAST_LLM = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 30.0}
+FAST_LLM = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 30.0, "bias": "none"}  # no content-free requests
 # Texts no corpus should hold but real ones do: emoji, right-to-left marks and script,
 # combining marks, zero-width characters, a lone surrogate (not valid Unicode), NUL.
 ODD_TEXTS = [

@@ -130,22 +130,35 @@ def fit_offsets(scores: np.ndarray, gold: np.ndarray, fixed: np.ndarray | None =
     """Per-class offsets ``b`` maximising the likelihood of ``gold`` under softmax(scores + b).
 
     ``scores`` is ``(rows, k)`` (finite), ``gold`` the column index of each row's class.
-    ``fixed`` marks columns whose offset stays 0 (an ABSTAIN answer group). Newton steps on
-    the concave log-likelihood with a small ridge; converges in a few iterations.
+    ``fixed`` marks columns whose offset stays 0 (an ABSTAIN answer group). Damped Newton
+    steps on the concave log-likelihood with a small ridge (so a class absent from the
+    dev rows gets a finite offset); converges in a few iterations.
     """
     n, k = scores.shape
     free = np.ones(k, dtype=bool) if fixed is None else ~fixed
     counts = np.bincount(gold, minlength=k).astype(np.float64)
     ridge = _SHRINK * n
+
+    def objective(b: np.ndarray) -> float:
+        logp = _log_softmax(scores + b)
+        return float(logp[np.arange(n), gold].sum() - ridge / 2 * b @ b)
+
     b = np.zeros(k)
-    for _ in range(50):
+    value = objective(b)
+    for _ in range(100):
         p = np.exp(_log_softmax(scores + b))
         grad = counts - p.sum(axis=0) - ridge * b
         hess = -(np.diag(p.sum(axis=0)) - p.T @ p) - ridge * np.eye(k)
-        g, h = grad[free], hess[np.ix_(free, free)]
-        step = np.linalg.solve(h, -g)
-        b[free] += step
-        if np.abs(step).max() < 1e-8:
+        step = np.zeros(k)
+        step[free] = np.linalg.solve(hess[np.ix_(free, free)], -grad[free])
+        size = 1.0
+        while objective(b + size * step) < value - 1e-12 and size > 1e-6:
+            size /= 2
+        b = b + size * step
+        new_value = objective(b)
+        converged = new_value - value < 1e-10 * max(1.0, abs(value))
+        value = new_value
+        if converged:
             break
     return b - (b[free].mean() if free.all() else 0.0)
 

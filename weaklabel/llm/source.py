@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from weaklabel.exceptions import ConfigError, LLMUnsupportedError
 from weaklabel.llm.backends import make_backend
+from weaklabel.llm.cache import LLMCache
 from weaklabel.llm.decoding import Decoder
 from weaklabel.llm.fetching import AnswerFetcher, Records
 from weaklabel.llm.prompts import PromptTemplate
@@ -49,6 +51,19 @@ class PromptSource:
         s = self.settings
         where = s.base_url or ("local" if s.backend == "local" else "OpenAI")
         return f"{type(self).__name__}(name={self.name!r}, model={s.model!r}, at={where!r}, decoding={self.decoding_!r})"
+
+    @property
+    def cache(self) -> LLMCache | None:
+        """The answer cache (opened, and checked, on first use); None with ``use_cache=False``."""
+        return self._fetcher.cache
+
+    @property
+    def cache_path(self) -> Path | None:
+        return self.settings.cache_path
+
+    @property
+    def use_cache(self) -> bool:
+        return self.settings.use_cache
 
     def decoder(self) -> Decoder:
         """The decoder of the current decoding mode."""
