@@ -15,7 +15,13 @@ alone and with the calibrated LLM columns stacked on: a weak LLM vote should not
 
 The SMS splits are subsampled with a fixed seed (see --sms-rows) to fit the CPU budget.
 
-    python benchmarks/llm_labelers.py [--datasets youtube sms] [--sms-rows 100]
+Two more parts (benchmarks/llm_selection.py) measure the bias correction used without
+labeled rows (``--parts bias``: results/llm_bias_correction.md) and few-shot examples
+chosen per row by similarity against random stratified ones on the same budget
+(``--parts fewshot``: results/llm_fewshot.md), on YouTube, SMS and TREC (6 classes).
+
+    python benchmarks/llm_labelers.py [--parts prompts bias fewshot] [--datasets youtube sms]
+                                      [--sms-rows 100]
 """
 
 from __future__ import annotations
@@ -195,7 +201,12 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["youtube", "sms"])
     parser.add_argument("--sms-rows", type=int, default=100, help="rows sampled from each SMS split (seed 0)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--parts", nargs="+", default=["prompts", "bias", "fewshot"], choices=["prompts", "bias", "fewshot"])
     args = parser.parse_args()
+    if "bias" in args.parts or "fewshot" in args.parts:
+        selection_parts(args.parts)
+    if "prompts" not in args.parts:
+        return
     from weaklabel.llm.local import LocalModel, _default_threads
 
     start = time.perf_counter()
@@ -221,6 +232,29 @@ def main() -> None:
     )
     tables = {"labelers (test split)": table, "label model with and without LLM votes (test split)": merged_table}
     write_results("llm_labelers", tables, notes, dtype=args.dtype)
+
+
+def selection_parts(parts: list[str]) -> None:
+    """The bias-correction and few-shot tables (benchmarks/llm_selection.py), on YouTube, SMS and TREC."""
+    from benchmarks.llm_selection import TASKS, bias_rows, fewshot_rows
+
+    notes = (
+        "SmolLM2-135M-Instruct in-process (float32), label-word log-probabilities; test rows and valid rows "
+        "sampled with seed 0 (YouTube 250/120, SMS 200/200, TREC 200/200). Timings on a shared 2-core machine."
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "llm.sqlite"
+        if "bias" in parts:
+            rows = [row for name in TASKS for row in bias_rows(name, cache)]
+            table = pd.DataFrame(rows).set_index(["dataset", "vote rule"]).round(3)
+            write_results("llm_bias_correction", {"vote rules without and with labels (test split)": table}, notes)
+        if "fewshot" in parts:
+            rows = [row for name in TASKS for row in fewshot_rows(name, cache)]
+            table = pd.DataFrame(rows).set_index(["dataset", "examples"]).round(3)
+            fewshot_notes = notes + (
+                " Examples from one half of the valid split (the pool); every variant calibrated on the other half."
+            )
+            write_results("llm_fewshot", {"few-shot example selection (test split)": table}, fewshot_notes)
 
 
 if __name__ == "__main__":

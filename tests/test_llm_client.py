@@ -210,7 +210,7 @@ from weaklabel.data import load_wrench
 from weaklabel.llm import LLMLabeler
 data, _, _ = load_wrench(sys.argv[1], "test")
 lab = LLMLabeler("llm_spam", {prompt!r}, {labels!r}, model="fake-model", base_url=sys.argv[2],
-                 cache_path=sys.argv[3], max_concurrency=4)
+                 cache_path=sys.argv[3], max_concurrency=4, bias="none")
 lab.apply_batch(data, progress=False)
 """
 

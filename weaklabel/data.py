@@ -30,6 +30,7 @@ from weaklabel.matrix import LabelMatrix
 __all__ = [
     "LabeledData",
     "load_table",
+    "load_trec_questions",
     "load_wrench",
     "load_wrench_stack",
     "load_youtube_spam",
@@ -628,6 +629,21 @@ def read_uci_sms(path: str | Path) -> pd.DataFrame:
             labels.append(int(row[0] == "spam"))
             texts.append(row[1])
     return pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64)})
+
+
+def load_trec_questions(split: str | None = None) -> pd.DataFrame:
+    """A sample of the TREC question-classification set bundled with weaklabel (6 classes).
+
+    Columns ``text``, ``label`` (the class name: DESC, ENTY, HUM, ABBR, LOC, NUM) and
+    ``split`` (400 train, 150 valid, 300 test questions); ``split`` selects one. Source
+    and licence: ``weaklabel/datasets/trec_questions/SOURCE.md``.
+    """
+    if split is not None and split not in _SPLITS:
+        raise DataError(f"split must be one of {_SPLITS} or None, got {split!r}")
+    source = resources.files("weaklabel.datasets") / "trec_questions" / "trec_questions.csv"
+    with resources.as_file(source) as path:
+        data = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return data if split is None else data[data["split"] == split]
 
 
 def load_youtube_spam(

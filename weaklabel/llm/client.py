@@ -141,6 +141,28 @@ class RunStats:
         self.retry_kinds[kind] = self.retry_kinds.get(kind, 0) + 1
 
 
+class _Callbacks:
+    """The simple :meth:`ChatClient.fetch`: answers to a callback, failures into a dict."""
+
+    def __init__(self, on_answer: Callable[[int, dict[str, Any]], None], failures: dict[int, str]) -> None:
+        self.on_answer, self.failures = on_answer, failures
+
+    def allow(self, pos: int) -> bool:
+        return True
+
+    def answered(self, pos: int, record: dict[str, Any]) -> None:
+        self.on_answer(pos, record)
+
+    def refused(self, pos: int, kind: str, message: str) -> None:
+        self.failures[pos] = f"refused ({kind}): {message}"
+
+    def gave_up(self, pos: int, why: str) -> None:
+        self.failures[pos] = why
+
+    def settled(self, pos: int, stats: RunStats) -> None:
+        pass
+
+
 class ChatClient:
     """Fetch many chat completions from one endpoint and model; see the module docstring.
 
@@ -225,6 +247,13 @@ class ChatClient:
         return Outcome("refused", outcome.kind, message=f"HTTP {status}: {said}", status=status)
 
     # ------------------------------------------------------------ many requests
+    async def fetch(self, requests: Sequence[ChatRequest], on_answer: Callable[[int, dict[str, Any]], None]) -> dict[int, str]:
+        """Fetch ``requests``, calling ``on_answer(position, record)`` as each answer arrives;
+        returns ``{position: why}`` for those refused or failing every retry."""
+        failures: dict[int, str] = {}
+        await self.run(requests, _Callbacks(on_answer, failures))
+        return failures
+
     async def run(self, requests: Sequence[ChatRequest], events: RunEvents) -> None:
         """Fetch ``requests``, reporting each outcome to ``events``.
 

@@ -138,12 +138,14 @@ def request_proposals(
     messages_list: Sequence[list[dict[str, str]]], settings: ProposalSettings, *, cache: Any = None
 ) -> tuple[list[str], int]:
     """The answers' texts (cached ones reused, at most ``max_requests`` sent) and how many were sent."""
+    from weaklabel.llm import LLMSettings
     from weaklabel.llm.cache import LLMCache, cache_key
     from weaklabel.llm.client import ChatClient, ChatRequest, run_sync
 
     cache = cache if cache is not None else LLMCache()
-    client = ChatClient(labeler="lf_proposals", model=settings.model, base_url=settings.base_url,
-                        api_key_env=settings.api_key_env, max_concurrency=2, timeout=settings.timeout)
+    client_settings = LLMSettings.build("lf_proposals", model=settings.model, base_url=settings.base_url,
+                                        api_key_env=settings.api_key_env, max_concurrency=2, timeout=settings.timeout)
+    client = ChatClient(client_settings, labeler="lf_proposals")
     bodies = [{"messages": m, "temperature": settings.temperature, "max_tokens": settings.max_tokens}
               for m in messages_list[: settings.max_requests]]
     keys = [cache_key(kind="lf_proposals", endpoint=client.endpoint, model=settings.model, **b) for b in bodies]
@@ -157,7 +159,7 @@ def request_proposals(
         fresh[requests[pos].key] = record
         cache.put(requests[pos].key, record, labeler="lf_proposals", model=settings.model)
 
-    failed = run_sync(lambda: client.run(requests, on_answer)) if requests else {}
+    failed = run_sync(lambda: client.fetch(requests, on_answer)) if requests else {}
     if failed:
         raise LLMError(f"LF proposals: {len(failed)} request(s) failed every retry ({next(iter(failed.values()))})",
                        "lf_proposals")
