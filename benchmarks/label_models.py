@@ -28,6 +28,7 @@ Run from the repository root (about 15 minutes on 2 busy cores)::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -44,107 +45,265 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from benchmarks._results import ROOT, SHARED_DATA, write_results
-from weaklabel.data import load_wrench_stack
+from benchmarks._cache import cached_json
+from benchmarks._peers import PEERS, run_peer
+from benchmarks._results import RESULTS_DIR, ROOT, write_results
+from benchmarks._sets import SETS, Split, load_set, primary_score
+from benchmarks.lodo import leave_one_dataset_out
 from weaklabel.label_models import DawidSkene, LabelModel, MajorityVote, SnorkelLabelModel
+from weaklabel.label_models.label_model import trusts_generative
 from weaklabel.label_models.synthetic import bayes_posterior, make_synthetic_votes, with_copies
 from weaklabel.matrix import LabelMatrix
-from weaklabel.metrics import score_predictions
 
 __all__ = ["main"]
 
-DATASETS = [
-    "youtube",
-    "sms",
-    "trec",
-    "youtube_prompted_original",
-    "sms_prompted_original",
-    "youtube+youtube_prompted_original",
-    "sms+sms_prompted_original",
-]
-SNORKEL_SEEDS = (0, 1, 2, 3, 4)
-PROTOCOLS = ("abstain", "random")
+PROTOCOL_SEEDS = (0, 1, 2)
+RULES: dict[str, dict[str, float]] = {
+    f"misfit<={misfit:g}, disagree<={disagree:g}, testable>={testable:g}": {
+        "max_misfit": misfit,
+        "max_disagreement": disagree,
+        "min_testable": testable,
+    }
+    for misfit, disagree, testable in sorted(
+        [(m, d, t) for m in (1.0, 2.0, 4.0, 8.0) for d in (0.25, 0.5, 1.0) for t in (0.25, 0.5, 0.75)],
+        key=lambda limits: sum(a != b for a, b in zip(limits, (2.0, 0.25, 0.5), strict=True)),
+    )
+}
+"""The auto rule's limits (LabelModel's max_misfit, max_disagreement, min_testable): the
+configurations the leave-one-dataset-out protocol chooses among. Listed by how many limits
+differ from those before the protocol (2, 0.25, 0.5), so ties keep the smallest change."""
+RULES_DEFAULT = next(
+    rule
+    for rule, limits in RULES.items()
+    if all(limits[key] == LabelModel().get_params()[key] for key in limits)
+)
+"""The rule of LabelModel's current defaults."""
 
 
 # ---------------------------------------------------------------------- 1. real data
-def _split(name: str, split: str) -> tuple[LabelMatrix, np.ndarray]:
-    _, L, y = load_wrench_stack([SHARED_DATA / part for part in name.split("+")], split)
-    return L, y
-
-
-def primary_score(pred: np.ndarray, y: np.ndarray, cardinality: int) -> float:
-    """Spam F1 (binary) or accuracy, in points; an abstained prediction (-1) is a miss."""
-    if cardinality == 2:
-        return 100 * score_predictions(y, np.where(pred < 0, 0, pred), ("f1",))["f1"]
-    return 100 * float(np.mean(pred == y))
-
-
 def _quiet_fit(model: Any, *args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return model.fit(*args, **kwargs)
 
 
-def real_data() -> pd.DataFrame:
-    rows = []
-    for name in DATASETS:
-        train, _ = _split(name, "train")
-        valid, y_valid = _split(name, "valid")
-        test, y_test = _split(name, "test")
-        k = train.cardinality
-        models: dict[str, list[Any]] = {
-            "LabelModel": [_quiet_fit(LabelModel(random_state=0), train)],
-            "LabelModel +dev": [
-                _quiet_fit(LabelModel(random_state=0), train, y_dev=y_valid, L_dev=valid)
-            ],
-            "MajorityVote": [MajorityVote(random_state=0).fit(train)],
-            "DawidSkene": [_quiet_fit(DawidSkene(random_state=0), train)],
-        }
-        # Snorkel's torch threads stall for seconds per fit on a busy machine; one thread
-        # changes its speed, not its result
-        with threadpool_limits(limits=1):
-            models["Snorkel"] = [
-                _quiet_fit(SnorkelLabelModel(random_state=s), train) for s in SNORKEL_SEEDS
-            ]
-        row: dict[str, Any] = {"dataset": name}
-        for model_name, fitted in models.items():
-            for protocol in PROTOCOLS:
-                scores = [
-                    primary_score(m.predict(test, tie_break=protocol), y_test, k) for m in fitted
-                ]
-                row[f"{model_name} ({protocol})"] = float(np.mean(scores))
-        row["estimator"] = models["LabelModel"][0].estimator_
-        row["estimator +dev"] = models["LabelModel +dev"][0].estimator_
-        rows.append(row)
+def _fit_and_score_rows(name: str) -> tuple[Split, Split]:
+    """(rows the label models fit on, rows they are scored on): train and test, or the one
+    split of a transductive set twice."""
+    splits = load_set(name)
+    return splits.get("train", splits["test"]), splits["test"]
+
+
+def label_model_rule_scores(name: str, seed: int) -> dict[str, float]:
+    """Test score of LabelModel under every rule in :data:`RULES` (both estimators are
+    fitted once; each rule picks one of them from the same diagnostics)."""
+    fit, test = _fit_and_score_rows(name)
+    metric, k = SETS[name].metric, fit.L.cardinality
+    preds, diagnostics = {}, None
+    for estimator in ("generative", "anchored"):
+        model = _quiet_fit(LabelModel(cardinality=k, estimator=estimator, random_state=seed), fit.L)
+        preds[estimator] = model.predict(test.L)
+        diagnostics = model.diagnostics_
+    assert diagnostics is not None
+    return {
+        rule: primary_score(
+            preds["generative" if trusts_generative(diagnostics, **limits) else "anchored"],
+            test.y,
+            metric,
+        )
+        for rule, limits in RULES.items()
+    }
+
+
+def peer_scores(name: str, seed: int) -> dict[str, float | str]:
+    fit, test = _fit_and_score_rows(name)
+    out: dict[str, float | str] = {}
+    for peer in PEERS:
+        pred = run_peer(peer, name, fit.L.votes, test.L.votes, fit.L.cardinality, seed)
+        out[peer] = pred if isinstance(pred, str) else primary_score(pred, test.y, SETS[name].metric)
+    return out
+
+
+def real_data(sets: list[str], seeds: tuple[int, ...]) -> dict[str, pd.DataFrame]:
+    """The headline table: every peer and the left-out LabelModel, per set and mean."""
+    rule_scores: dict[str, dict[str, list[float]]] = {rule: {} for rule in RULES}
+    peers: dict[str, dict[str, list[Any]]] = {}
+    for name in sets:
+        for seed in seeds:
+            for rule, score in cached_json(
+                f"lm-rules-{_label_model_version()}-{name}-{seed}", lambda n=name, s=seed: label_model_rule_scores(n, s)
+            ).items():
+                rule_scores[rule].setdefault(name, []).append(score)
+            for peer, score in peer_scores(name, seed).items():
+                peers.setdefault(peer, {}).setdefault(name, []).append(score)
         print(f"  {name}: done", flush=True)
-    table = pd.DataFrame(rows).set_index("dataset")
-    numeric = table.select_dtypes("number")
-    table.loc["mean"] = numeric.mean()
-    return table.round(1)
+    families = {name: SETS[name].family for name in sets}
+    left_out = leave_one_dataset_out(rule_scores, families)
+    table = pd.DataFrame(index=pd.Index(sets, name="set"))
+    for peer, by_set in peers.items():
+        table[peer] = [_mean_or_reason(by_set[s]) for s in sets]
+    numeric = table.apply(pd.to_numeric, errors="coerce")
+    table["best peer per set"] = numeric.max(axis=1)
+    table["LabelModel (left out)"] = [r.mean for r in left_out]
+    table["± (3 seeds)"] = [r.spread for r in left_out]
+    table["LabelModel (shipped default)"] = [
+        float(np.mean(rule_scores[RULES_DEFAULT][s])) for s in sets
+    ]
+    table["rule chosen on the other sets"] = [r.config for r in left_out]
+    table.loc["mean"] = table.apply(pd.to_numeric, errors="coerce").mean()
+    table.loc["mean", "rule chosen on the other sets"] = ""
+    targets = real_targets(table)
+    return {"Real data: left-out test scores (points)": table.round(1), "Real data: targets": targets}
+
+
+def _mean_or_reason(values: list[Any]) -> float | str:
+    numbers = [v for v in values if not isinstance(v, str)]
+    return float(np.mean(numbers)) if numbers else values[0]
 
 
 def real_targets(table: pd.DataFrame) -> pd.DataFrame:
-    """Target 1 per protocol: each dataset >= MV - 1 and >= Snorkel; mean >= best peer + 2."""
+    """Issue 12 target 4: >= MV - 1 on every set, mean >= MV + 3 and >= best single peer + 2."""
+    per = table.drop(index="mean")
+    ours = per["LabelModel (left out)"].astype(float)
+    mv = per["MV (random ties)"].astype(float)
+    peer_columns = [c for c in PEERS]
+    peer_means = {c: pd.to_numeric(per[c], errors="coerce").mean() for c in peer_columns}
+    applicable = {c: m for c, m in peer_means.items() if per[c].map(_is_number).all()}
+    best_peer = max(applicable, key=applicable.get)
+    return pd.DataFrame(
+        [
+            {
+                ">= MV - 1 on": f"{int((ours >= mv - 1).sum())}/{len(per)}",
+                "misses vs MV - 1": ", ".join(f"{s} ({ours[s] - mv[s]:+.1f})" for s in per.index[ours < mv - 1]) or "-",
+                "mean": round(ours.mean(), 1),
+                "MV mean": round(mv.mean(), 1),
+                "margin over MV (target 3)": round(ours.mean() - mv.mean(), 1),
+                "best single peer (on every set)": best_peer,
+                "its mean": round(applicable[best_peer], 1),
+                "margin over it (target 2)": round(ours.mean() - applicable[best_peer], 1),
+            }
+        ],
+        index=pd.Index(["LabelModel (left out)"], name="model"),
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------- 1b. dev labels
+DEV_SIZES = (50, 100, 200)
+DEV_MARGINS = (1.0, 0.0, 2.0)
+"""LabelModel's ``dev_margin`` values the protocol chooses among (the default first)."""
+
+
+def dev_rows(name: str, size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dev row positions, scored row positions): ``size`` seeded rows of valid (all of
+    valid for None) and test; on a transductive set, of its one split and the other rows."""
+    splits = load_set(name)
+    rng = np.random.default_rng(1000 + seed)
+    if SETS[name].transductive:
+        n = len(splits["test"].y)
+        dev = np.sort(rng.choice(n, size=size, replace=False))
+        return dev, np.setdiff1d(np.arange(n), dev)
+    n_valid = len(splits["valid"].y)
+    dev = np.arange(n_valid) if size is None else np.sort(rng.choice(n_valid, size, replace=False))
+    return dev, np.arange(len(splits["test"].y))
+
+
+def _dev_sizes(name: str) -> list[int | None]:
+    """The dev sizes a set can give (None: its whole valid split; a subsample must be smaller)."""
+    if SETS[name].transductive:
+        return list(DEV_SIZES)
+    return [size for size in DEV_SIZES if size < len(load_set(name)["valid"].y)] + [None]
+
+
+def dev_scores(name: str, size: int | None, seed: int) -> dict[str, float]:
+    """Scores on the scored rows: LabelModel without gold, with ``size`` dev labels under
+    each dev margin, and dev-weighted majority vote."""
+    splits = load_set(name)
+    fit, test = _fit_and_score_rows(name)
+    metric, k = SETS[name].metric, fit.L.cardinality
+    dev, scored = dev_rows(name, size, seed)
+    if SETS[name].transductive:
+        y_dev = np.full(len(fit.y), -1)
+        y_dev[dev] = fit.y[dev]
+        gold: dict[str, Any] = {"y_dev": y_dev}
+        dev_pair = (fit.L.votes[dev], fit.y[dev])
+    else:
+        valid = splits["valid"]
+        gold = {"y_dev": valid.y[dev], "L_dev": valid.L.votes[dev]}
+        dev_pair = (valid.L.votes[dev], valid.y[dev])
+
+    def score(model: Any) -> float:
+        return primary_score(model.predict(test.L.votes[scored]), test.y[scored], metric)
+
+    out = {"no dev": score(_quiet_fit(LabelModel(cardinality=k, random_state=seed), fit.L.votes))}
+    for margin in DEV_MARGINS:
+        model = LabelModel(cardinality=k, dev_margin=margin, random_state=seed)
+        out[f"dev_margin={margin:g}"] = score(_quiet_fit(model, fit.L.votes, **gold))
+    mv = run_peer("MV dev-weighted", f"{name}-dev{size}", fit.L.votes, test.L.votes[scored], k, seed, dev_pair)
+    out["MV dev-weighted"] = primary_score(mv, test.y[scored], metric)
+    return out
+
+
+def dev_labels(sets: list[str], seeds: tuple[int, ...]) -> dict[str, pd.DataFrame]:
+    """Gain of the dev-aware default over the no-dev default, per set and dev size; the
+    margin is chosen on the other sets (mean gain over the dev sizes)."""
+    version = _label_model_version()
+    sizes: dict[str, list[int | None]] = {name: _dev_sizes(name) for name in sets}
+    runs = {
+        (name, size, seed): cached_json(
+            f"lm-dev-{version}-{name}-{size}-{seed}", lambda n=name, z=size, s=seed: dev_scores(n, z, s)
+        )
+        for name in sets
+        for size in sizes[name]
+        for seed in seeds
+    }
+    configs = [f"dev_margin={m:g}" for m in DEV_MARGINS]
+    gains = {
+        config: {
+            name: [
+                float(np.mean([runs[name, z, s][config] - runs[name, z, s]["no dev"] for z in sizes[name]]))
+                for s in seeds
+            ]
+            for name in sets
+        }
+        for config in configs
+    }
+    chosen = {r.set_name: r.config for r in leave_one_dataset_out(gains, {n: SETS[n].family for n in sets})}
     rows = []
-    for protocol in PROTOCOLS:
-        for ours in ("LabelModel", "LabelModel +dev"):
-            lm = table[f"{ours} ({protocol})"]
-            mv, sn = table[f"MajorityVote ({protocol})"], table[f"Snorkel ({protocol})"]
-            per = table.index != "mean"
-            rows.append(
-                {
-                    "protocol": protocol,
-                    "model": ours,
-                    ">= MV - 1 on": f"{int((lm[per] >= mv[per] - 1).sum())}/{int(per.sum())}",
-                    "misses vs MV": ", ".join(lm[per].index[lm[per] < mv[per] - 1]) or "-",
-                    ">= Snorkel on": f"{int((lm[per] >= sn[per]).sum())}/{int(per.sum())}",
-                    "misses vs Snorkel": ", ".join(lm[per].index[lm[per] < sn[per]]) or "-",
-                    "mean": lm["mean"],
-                    "best peer mean": max(mv["mean"], sn["mean"]),
-                    "mean margin": round(lm["mean"] - max(mv["mean"], sn["mean"]), 1),
-                }
+    for name in sets:
+        row: dict[str, Any] = {"set": name, "margin chosen on the others": chosen[name]}
+        for size in [*DEV_SIZES, None]:
+            label = "valid" if size is None else str(size)
+            if size not in sizes[name]:
+                row[f"gain {label}"] = row[f"min gain {label}"] = row[f"MV-dev - no dev {label}"] = np.nan
+                continue
+            per_seed = [runs[name, size, s][chosen[name]] - runs[name, size, s]["no dev"] for s in seeds]
+            row[f"gain {label}"] = float(np.mean(per_seed))
+            row[f"min gain {label}"] = float(np.min(per_seed))
+            row[f"MV-dev - no dev {label}"] = float(
+                np.mean([runs[name, size, s]["MV dev-weighted"] - runs[name, size, s]["no dev"] for s in seeds])
             )
-    return pd.DataFrame(rows).set_index(["protocol", "model"])
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("set")
+    table.loc["mean"] = table.apply(pd.to_numeric, errors="coerce").mean()
+    table.loc["mean", "margin chosen on the others"] = ""
+    return {"Dev labels: left-out gain per dev size (points)": table.round(1)}
+
+
+def _label_model_version() -> str:
+    """A digest of the label-model code: cached scores of an older LabelModel are not reused."""
+    import hashlib
+
+    import weaklabel.label_models as package
+
+    folder = Path(package.__file__).parent
+    digest = hashlib.sha256()
+    for file in sorted(folder.glob("*.py")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 # ---------------------------------------------------------------------- 2. synthetic
@@ -379,11 +538,30 @@ ratios within one run, not absolute seconds.
 """
 
 
+PARTS = ("real", "dev", "synthetic", "speed")
+
+
+def _previous_tables(titles_of: dict[str, tuple[str, ...]], parts: list[str]) -> dict[str, pd.DataFrame]:
+    """The last results' tables of the parts not rerun, so one part can be run at a time."""
+    path = RESULTS_DIR / "label_models.json"
+    if not path.exists():
+        return {}
+    stored = json.loads(path.read_text())["tables"]
+    keep = {t for part, titles in titles_of.items() if part not in parts for t in titles}
+    return {
+        title: pd.read_json(io.StringIO(json.dumps(table)), orient="table")
+        for title, table in stored.items()
+        if title in keep
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="small synthetic and speed sizes; no results written"
     )
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -391,23 +569,32 @@ def main(argv: list[str] | None = None) -> None:
         return
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     tables: dict[str, pd.DataFrame] = {}
-    print("real data", flush=True)
-    tables["Real data: test scores (points)"] = real = real_data()
-    tables["Real data: targets"] = real_targets(real)
-    print("synthetic", flush=True)
-    tables["Synthetic: accuracy (%)"] = synthetic(20_000 if args.quick else 100_000)
-    print("speed and memory", flush=True)
-    if args.quick:
-        tables["Speed and memory"] = speed([(200_000, 50, 4)], (1_000_000, 50, 2))
-    else:
-        tables["Speed and memory"] = speed(
-            [(1_000_000, 50, 4), (1_000_000, 50, 2), (1_000_000, 10, 4)], (10_000_000, 50, 2)
-        )
-    if args.quick:
+    titles_of: dict[str, tuple[str, ...]] = {
+        "real": ("Real data: left-out test scores (points)", "Real data: targets"),
+        "dev": ("Dev labels: left-out gain per dev size (points)",),
+        "synthetic": ("Synthetic: accuracy (%)",),
+        "speed": ("Speed and memory",),
+    }
+    if "real" in args.parts:
+        print("real data", flush=True)
+        tables |= real_data(args.sets, PROTOCOL_SEEDS)
+    if "dev" in args.parts:
+        print("dev labels", flush=True)
+        tables |= dev_labels(args.sets, PROTOCOL_SEEDS)
+    if "synthetic" in args.parts:
+        print("synthetic", flush=True)
+        tables["Synthetic: accuracy (%)"] = synthetic(20_000 if args.quick else 100_000)
+    if "speed" in args.parts:
+        print("speed and memory", flush=True)
+        sizes = [(200_000, 50, 4)] if args.quick else [(1_000_000, 50, 4), (1_000_000, 50, 2), (1_000_000, 10, 4)]
+        tables["Speed and memory"] = speed(sizes, (1_000_000 if args.quick else 10_000_000, 50, 2))
+    if args.quick or args.sets != list(SETS):
         for title, table in tables.items():
             print(f"\n## {title}\n{table.to_string()}")
         return
-    write_results("label_models", tables, notes=NOTES)
+    previous = _previous_tables(titles_of, args.parts)
+    ordered = {t: tables.get(t, previous.get(t)) for titles in titles_of.values() for t in titles}
+    write_results("label_models", {t: v for t, v in ordered.items() if v is not None}, notes=NOTES)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,14 @@ Run from the repository root (about 25 minutes on 2 busy cores with --threads 1)
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -32,11 +36,15 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from benchmarks._results import SHARED_DATA, write_results
+from benchmarks._cache import cached_json
+from benchmarks._results import RESULTS_DIR, SHARED_DATA, write_results
+from benchmarks._sets import SETS, load_set, primary_score, text_sets
+from benchmarks.lodo import leave_one_dataset_out, overall_best
 from weaklabel.data import load_wrench
-from weaklabel.label_models import MajorityVote
+from weaklabel.label_models import LabelModel, MajorityVote
 from weaklabel.metrics import score_predictions
 from weaklabel.students import TfidfStudent, TransformerStudent
+from weaklabel.students.labeled import with_labeled_rows
 
 __all__ = ["main", "majority_vote_probs"]
 
@@ -89,15 +97,237 @@ def _row(name: str, labels: str, student, test, elapsed: float) -> dict[str, obj
     }
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
+# ------------------------------------------------------------------ leave-one-dataset-out parts
+SEEDS = (0, 1, 2)
+STUDENT_CONFIGS: dict[str, dict[str, Any]] = {
+    f"{targets}, class_weight={weight}, min_confidence={conf:g}": {
+        "targets": targets,
+        "class_weight": weight,
+        "min_confidence": conf,
+    }
+    for targets, weight, conf in [
+        ("soft", None, 0.0),  # TfidfStudent's defaults before the protocol: ties keep them
+        ("soft", "balanced", 0.0),
+        ("soft", None, 0.9),
+        ("soft", "balanced", 0.9),
+        ("hard", None, 0.0),
+        ("hard", "balanced", 0.0),
+    ]
+}
+"""How the default path turns label-model output into a TfidfStudent: the configurations
+the protocol chooses among."""
+SHARES = (0.5, 0.25, 0.75)
+"""Share of the training weight given to the N gold rows (``with_labeled_rows``)."""
+LABELED_SIZES = (50, 100, 200)
+
+
+def naive_student(name: str, seed: int) -> float:
+    """MV hard labels (random ties) on covered train rows -> word + char TF-IDF -> sklearn LR."""
+    from sklearn.pipeline import make_union
+
+    splits = load_set(name)
+    train, test = splits["train"], splits["test"]
+    votes = train.L.votes
+    covered = (votes != -1).any(axis=1)
+    labels = MajorityVote(cardinality=train.L.cardinality, random_state=seed).fit(votes).predict(votes)
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2)), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5))
+    )
+    model = make_pipeline(features, LogisticRegression(max_iter=1000))
+    model.fit([t for t, c in zip(train.texts, covered, strict=True) if c], labels[covered])
+    return primary_score(model.predict(test.texts), test.y, SETS[name].metric)
+
+
+def _weak_labels(name: str, seed: int, dev: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    train = load_set(name)["train"]
+    model = LabelModel(cardinality=train.L.cardinality, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dev is None:
+            model.fit(train.L)
+        else:
+            model.fit(train.L.votes, y_dev=dev[1], L_dev=dev[0])
+    return model.predict_proba(train.L)
+
+
+def _tfidf(config: dict[str, Any]) -> TfidfStudent:
+    return TfidfStudent(class_weight=config["class_weight"], min_confidence=config["min_confidence"])
+
+
+def distilled_student(name: str, probs: np.ndarray, config: dict[str, Any]) -> float:
+    """The default path: LabelModel (no gold) -> probabilities on train -> TfidfStudent."""
+    splits = load_set(name)
+    train, test = splits["train"], splits["test"]
+    covered = (train.L.votes != -1).any(axis=1)
+    targets = np.where(covered, probs.argmax(axis=1), -1) if config["targets"] == "hard" else probs
+    student = _tfidf(config).fit(train.texts, targets, labeled_mask=covered, n_classes=probs.shape[1])
+    return primary_score(student.predict(test.texts), test.y, SETS[name].metric)
+
+
+def distillation(sets: list[str], version: str) -> dict[str, pd.DataFrame]:
+    """Item 6: the student settings chosen on the other sets against the naive path."""
+    naive = {
+        name: [cached_json(f"st-naive-{name}-{s}", lambda n=name, s=s: naive_student(n, s)) for s in SEEDS]
+        for name in sets
+    }
+    weak = {(name, s): _weak_labels(name, s) for name in sets for s in SEEDS}
+    scores = {
+        label: {
+            name: [
+                cached_json(  # keyed by the weak labels: equal labels are not retrained
+                    f"st-distill-{version}-{name}-{label}",
+                    lambda n=name, c=config, s=s: distilled_student(n, weak[n, s], c),
+                    arrays=(weak[name, s],),
+                )
+                for s in SEEDS
+            ]
+            for name in sets
+        }
+        for label, config in STUDENT_CONFIGS.items()
+    }
+    left_out = leave_one_dataset_out(scores, {n: SETS[n].family for n in sets})
+    table = pd.DataFrame(index=pd.Index(sets, name="set"))
+    table["naive (MV hard, sklearn LR)"] = [float(np.mean(naive[n])) for n in sets]
+    table["naive ±"] = [float(np.std(naive[n])) for n in sets]
+    table["TfidfStudent on LabelModel (left out)"] = [r.mean for r in left_out]
+    table["±"] = [r.spread for r in left_out]
+    table["left out - naive"] = table.iloc[:, 2] - table.iloc[:, 0]
+    best = overall_best(scores)
+    table[f"shipped ({best})"] = [float(np.mean(scores[best][n])) for n in sets]
+    for label in STUDENT_CONFIGS:
+        table[label] = [float(np.mean(scores[label][n])) for n in sets]
+    table["chosen on the others"] = [r.config for r in left_out]
+    table.loc["mean"] = table.apply(pd.to_numeric, errors="coerce").mean()
+    table.loc["mean", "chosen on the others"] = ""
+    return {"Distillation: TfidfStudent vs the naive path, left out (points)": table.round(1)}
+
+
+def labeled_rows_scores(name: str, size: int | None, seed: int) -> dict[str, float]:
+    """Item 7 on one set and N: gold rows alone, weak labels alone, and both (each share)."""
+    splits = load_set(name)
+    train, valid, test = splits["train"], splits["valid"], splits["test"]
+    rng = np.random.default_rng(2000 + seed)
+    rows = np.arange(len(valid.y)) if size is None else np.sort(rng.choice(len(valid.y), size, replace=False))
+    gold_texts, gold_y = [valid.texts[i] for i in rows], valid.y[rows]
+    metric, k = SETS[name].metric, train.L.cardinality
+    student = TfidfStudent()  # the shipped defaults
+    out = {"gold rows alone": primary_score(student.fit(gold_texts, gold_y, n_classes=k).predict(test.texts), test.y, metric)}
+    covered = (train.L.votes != -1).any(axis=1)
+    weak = _weak_labels(name, seed)
+    student = TfidfStudent().fit(train.texts, weak, labeled_mask=covered)
+    out["weak labels alone"] = primary_score(student.predict(test.texts), test.y, metric)
+    with_dev = _weak_labels(name, seed, (valid.L.votes[rows], gold_y))
+    for share in SHARES:
+        both = with_labeled_rows(train.texts, with_dev, gold_texts, gold_y, labeled_mask=covered, share=share)
+        student = TfidfStudent().fit(both.texts, both.probs, both.sample_weight, labeled_mask=both.labeled_mask)
+        out[f"share={share:g}"] = primary_score(student.predict(test.texts), test.y, metric)
+    return out
+
+
+def labeled_rows(sets: list[str], version: str) -> dict[str, pd.DataFrame]:
+    """Item 7: weak labels + N gold rows against each alone; the share chosen on the others."""
+    sizes = {n: [z for z in LABELED_SIZES if z < len(load_set(n)["valid"].y)] + [None] for n in sets}
+    runs = {
+        (n, z, s): cached_json(
+            f"st-labeled-{version}-{n}-{z}-{s}", lambda n=n, z=z, s=s: labeled_rows_scores(n, z, s)
+        )
+        for n in sets
+        for z in sizes[n]
+        for s in SEEDS
+    }
+    configs = [f"share={share:g}" for share in SHARES]
+    # chosen on the margin over the better of the two inputs, averaged over the sizes
+    margins = {
+        c: {
+            n: [
+                float(np.mean([runs[n, z, s][c] - max(runs[n, z, s]["gold rows alone"], runs[n, z, s]["weak labels alone"]) for z in sizes[n]]))
+                for s in SEEDS
+            ]
+            for n in sets
+        }
+        for c in configs
+    }
+    chosen = {r.set_name: r.config for r in leave_one_dataset_out(margins, {n: SETS[n].family for n in sets})}
+    rows = []
+    for n in sets:
+        for z in sizes[n]:
+            values = {key: [runs[n, z, s][key] for s in SEEDS] for key in ("gold rows alone", "weak labels alone", chosen[n])}
+            both = np.asarray(values[chosen[n]])
+            rows.append(
+                {
+                    "set": n,
+                    "N": "valid" if z is None else z,
+                    "gold rows alone": np.mean(values["gold rows alone"]),
+                    "weak labels alone": np.mean(values["weak labels alone"]),
+                    "weak + gold (left out)": both.mean(),
+                    "±": both.std(),
+                    "worst seed - best input": float(np.min(both - np.maximum(values["gold rows alone"], values["weak labels alone"]))),
+                    "share chosen on the others": chosen[n],
+                }
+            )
+    table = pd.DataFrame(rows).set_index(["set", "N"])
+    return {"Labeled rows: weak + N gold rows vs each alone, left out (points)": table.round(1)}
+
+
+PARTS = ("distill", "labeled", "minilm")
+TITLES = {
+    "distill": "Distillation: TfidfStudent vs the naive path, left out (points)",
+    "labeled": "Labeled rows: weak + N gold rows vs each alone, left out (points)",
+    "minilm": "YouTube test: students on majority-vote and gold labels",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=["distill", "labeled"])
+    parser.add_argument("--sets", nargs="+", choices=text_sets(), default=text_sets())
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: every available core)"
     )
-    parser.add_argument("--quick", action="store_true", help="300 rows, one epoch, no results written")
+    parser.add_argument("--quick", action="store_true", help="minilm: 300 rows, one epoch, no results written")
     args = parser.parse_args(argv)
+    tables: dict[str, pd.DataFrame] = {}
+    if "distill" in args.parts:
+        tables |= distillation(args.sets, _code_version("students"))
+    if "labeled" in args.parts:
+        tables |= labeled_rows(args.sets, _code_version("label_models", "students"))
+    if "minilm" in args.parts:
+        tables[TITLES["minilm"]] = minilm_youtube(args)
+    if args.quick or args.sets != text_sets():
+        for title, table in tables.items():
+            print(f"\n## {title}\n{table.to_string()}")
+        return
+    previous = _previous_tables()
+    ordered = {t: tables.get(t, previous.get(t)) for t in TITLES.values()}
+    write_results("students", {t: v for t, v in ordered.items() if v is not None}, NOTES)
+
+
+def _previous_tables() -> dict[str, pd.DataFrame]:
+    """The last results' tables, for the parts not rerun."""
+    path = RESULTS_DIR / "students.json"
+    if not path.exists():
+        return {}
+    stored = json.loads(path.read_text())["tables"]
+    return {t: pd.read_json(io.StringIO(json.dumps(v)), orient="table") for t, v in stored.items()}
+
+
+def _code_version(*folders: str) -> str:
+    """A digest of the code in ``weaklabel/<folder>``: older cached scores are not reused."""
+    import hashlib
+
+    import weaklabel
+
+    digest = hashlib.sha256()
+    for folder in folders:
+        for file in sorted((Path(weaklabel.__file__).parent / folder).glob("*.py")):
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def minilm_youtube(args: argparse.Namespace) -> pd.DataFrame:
+    """MiniLM students (full, LoRA, head) and TfidfStudent on YouTube MV and gold labels."""
     folder = SHARED_DATA / "youtube"
     train, valid, test = (load_wrench(folder, split) for split in ("train", "valid", "test"))
     n = 300 if args.quick else len(train.y)
@@ -115,13 +345,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             student.fit(texts, probs, labeled_mask=mask, **dev)
             rows.append(_row(name, labels, student, test, time.perf_counter() - start))
             print(rows[-1], flush=True)
-    table = _format(rows)
-    if args.quick:
-        print(table.to_string())
-        return table
-    notes = _notes(int(labeled.sum()), n, len(test.y), args.max_length, epochs, args.threads)
-    write_results("students", {"YouTube test: students on majority-vote and gold labels": table}, notes)
-    return table
+    return _format(rows)
 
 
 def _baseline_rows(texts: list[str], mv: np.ndarray, labeled: np.ndarray, test) -> list[dict[str, object]]:
@@ -156,22 +380,34 @@ def _format(rows: list[dict[str, object]]) -> pd.DataFrame:
     return table.astype(object).where(table.notna(), "-")
 
 
-def _notes(n_labeled: int, n: int, n_test: int, max_length: int, epochs: int, threads: int | None) -> str:
-    return f"""
-WRENCH YouTube, train {n_labeled} of {n} rows with a vote (majority-vote labels) or all {n}
-rows (gold), test {n_test} rows. TransformerStudent: all-MiniLM-L6-v2, max_length {max_length},
-batch 16, up to {epochs} epochs, AdamW (lr 1e-4 full, 1e-3 LoRA), linear warm-up/decay, early
-stopping on the 120-row valid split (dev loss; the best epoch's weights are kept: "epochs
-run (kept)"), random_state 0, torch threads: {threads or "every available core"}. The
-frozen-head student embeds the train split once and fits its head by L-BFGS (head_C 0.1).
-"train s" includes loading the encoder; "s / epoch" is one pass over the train split (for
-the head student: embedding it once). Timings are on a CPU shared with other jobs running
-at the same time (load average 3-6 on 2 cores), so they are upper bounds and only their
-ratios within this run compare. On such a busy machine one torch thread is faster than
-two: each of the model's many small parallel regions waits for a time slice on the busy
-second core (a MiniLM forward pass of 16 x 8 tokens took 0.05 s on 1 thread, 0.5 s on 2).
-The issue's author measured ~20-30 s per full fine-tuning epoch on 2 idle cores.
+NOTES = """
+Leave-one-dataset-out (docs/benchmarks.md): every student setting is chosen on the other text
+sets (a stack and its parts left out together) and scored on the left-out one's test split;
+means over seeds 0-2 (the seed drives the label model's and majority vote's tie-breaking and
+the subsampled gold rows; TfidfStudent trains deterministically), "±" the spread over seeds.
+Scores: spam F1 (youtube, sms families), accuracy (trec).
+
+Distillation: the naive path is majority vote with random ties -> hard labels on the covered
+train rows -> scikit-learn word (1-2) + char_wb (2-5) TF-IDF -> LogisticRegression (defaults).
+The default path is LabelModel (no gold) -> predict_proba on train -> TfidfStudent on the
+covered rows; the configurations are soft or hard (argmax) targets, class weighting and
+min_confidence.
+
+Labeled rows: N gold rows drawn from the valid split (seeded; "valid" = all of it). "gold rows
+alone": TfidfStudent on them; "weak labels alone": the default path without gold; "weak + gold":
+LabelModel with the N rows as y_dev, then TfidfStudent on the weak labels plus the N rows
+(weaklabel.students.labeled.with_labeled_rows), the gold rows carrying the chosen share of the
+weight.
+
+YouTube MiniLM table (from an earlier run, --parts minilm): WRENCH YouTube, train 1410 of 1586
+rows with a vote (majority-vote labels) or all 1586 rows (gold), test 250 rows.
+TransformerStudent: all-MiniLM-L6-v2, max_length 64, batch 16, up to 2 epochs, AdamW (lr 1e-4
+full, 1e-3 LoRA), linear warm-up/decay, early stopping on the 120-row valid split (dev loss;
+the best epoch's weights are kept: "epochs run (kept)"), random_state 0, one torch thread.
+The frozen-head student embeds the train split once and fits its head by L-BFGS (head_C 0.1).
+Timings are on a CPU shared with other jobs: upper bounds, only their ratios compare.
 """
+
 
 if __name__ == "__main__":
     main()

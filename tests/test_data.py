@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from weaklabel.data import (
+    load_llm_votes,
     load_table,
     load_wrench,
     load_wrench_stack,
@@ -77,6 +78,56 @@ def test_train_and_prompted_texts_line_up(wrench_dir):
     data, _, y = load_wrench(wrench_dir("sms"), "train")
     prompted, _, y_prompted = load_wrench(wrench_dir("sms_prompted_original"), "train")
     assert data.index.equals(prompted.index) and np.array_equal(y, y_prompted)
+
+
+# From ../shared/data/llms_for_css/SOURCE.md: rows, classes, per-class count, best LLM and its
+# accuracy on the rows it covers.
+LLMS_FOR_CSS = {
+    "conv_go_awry": (500, ["False", "True"], 250, "flan-ul2", 0.566),
+    "reddit_humor": (500, ["False", "True"], None, "text-babbage-001", 0.59),
+    "discourse": (497, 7, 71, "flan-t5-xxl", 0.525),
+    "ibc": (498, ["liberal", "conservative", "neutral"], 166, "text-davinci-002", 0.576),
+    "semeval_stance": (435, ["against", "favor", "none"], 145, "chatgpt", 0.72),
+    "wiki_politeness": (498, ["polite", "neutral", "impolite"], 166, "flan-t5-xl", 0.592),
+    "emotion": (498, 6, 83, "flan-ul2", 0.703),
+}
+
+
+@pytest.mark.parametrize("task", list(LLMS_FOR_CSS))
+def test_llm_votes_load_with_the_documented_shapes(shared_data, task):
+    rows, classes, per_class, best, accuracy = LLMS_FOR_CSS[task]
+    folder = shared_data / "llms_for_css" / task
+    if not folder.exists():
+        pytest.skip(f"no {folder}")
+    data, L, y = load_llm_votes(folder)
+    names = json.loads((folder / "lf_names.json").read_text())
+    assert L.shape == (rows, 13) and len(data) == len(y) == rows
+    assert L.lf_names == names and names[-1] == "chatgpt"
+    k = len(classes) if isinstance(classes, list) else classes
+    assert L.cardinality == k and (not isinstance(classes, list) or L.class_names == classes)
+    if per_class is not None:
+        assert np.bincount(y, minlength=k).tolist() == [per_class] * k
+    column = L.votes[:, names.index(best)]
+    voted = column >= 0
+    assert np.mean(column[voted] == y[voted]) == pytest.approx(accuracy, abs=5e-4)
+
+
+def test_llm_votes_errors_name_the_file(tmp_path):
+    folder = _wrench(tmp_path / "task", {"0": _entry("a", [1, 0])})
+    (folder / "test.json").write_text((folder / "train.json").read_text())
+    with pytest.raises(FileNotFoundError, match=r"missing file: .*lf_names\.json"):
+        load_llm_votes(folder)
+    (folder / "lf_names.json").write_text(json.dumps(["m1", "m1"]))
+    with pytest.raises(ValueError, match=r"lf_names\.json: source names repeat: \['m1'\]"):
+        load_llm_votes(folder)
+    (folder / "lf_names.json").write_text(json.dumps({"m1": 0}))
+    with pytest.raises(ValueError, match=r"lf_names\.json: expected a JSON list"):
+        load_llm_votes(folder)
+    (folder / "lf_names.json").write_text(json.dumps(["m1", "m2", "m3"]))
+    with pytest.raises(ValueError, match=r"test\.json: 3 lf_names given for a matrix with 2"):
+        load_llm_votes(folder)
+    (folder / "lf_names.json").write_text(json.dumps(["m1", "m2"]))
+    assert load_llm_votes(folder).L.lf_names == ["m1", "m2"]
 
 
 # ---------------------------------------------------------------- WRENCH errors, on small files

@@ -296,7 +296,7 @@ def test_dev_labels_pick_the_estimator():
     with_dev = LabelModel(random_state=0).fit(data.votes, y_dev=dev.y, L_dev=dev.votes)
     assert set(with_dev.diagnostics_["dev_scores"]) == {
         f"{estimator}, {balance}"
-        for estimator in ("generative", "anchored")
+        for estimator in ("generative", "anchored", "anchored, dev weights")
         for balance in ("learned balance", "dev-blended balance")
     }
     assert with_dev.estimator_ == "generative" == model.estimator_
@@ -362,3 +362,34 @@ def test_grouped_table_lookups_equal_the_per_source_sum(m, k):
     table = rng.normal(size=(m, k + 1, k))
     expected = table[np.arange(m)[None, :], votes + 1].sum(axis=1)
     assert np.allclose(_lookup_sum(votes, table), expected, rtol=0, atol=1e-9)
+
+
+def test_dev_labels_switch_only_past_the_margin():
+    data = make_synthetic_votes(3000, 8, 2, random_state=3)
+    dev = make_synthetic_votes(
+        40, 8, 2, accuracy=data.accuracy, propensity=data.propensity, random_state=4
+    )
+    plain = _fit(LabelModel, data.votes)
+    kept = LabelModel(dev_margin=np.inf, random_state=0).fit(
+        data.votes, y_dev=dev.y, L_dev=dev.votes
+    )
+    assert kept.diagnostics_["dev_choice"] == f"{plain.estimator_}, learned balance"
+    assert np.allclose(kept.predict_proba(data.votes), plain.predict_proba(data.votes))
+    eager = LabelModel(dev_margin=-np.inf, random_state=0).fit(
+        data.votes, y_dev=dev.y, L_dev=dev.votes
+    )
+    scores = eager.diagnostics_["dev_scores"]
+    assert scores[eager.diagnostics_["dev_choice"]] == max(scores.values())
+
+
+def test_dev_weights_are_saved_and_loaded(tmp_path):
+    data = make_synthetic_votes(2000, 6, 3, random_state=5)
+    weights = np.array([3.0, 0.0, 1.0, 1.0, 2.0, 0.5])
+    model = _fit(LabelModel, data.votes)
+    model.estimator_, model.vote_weights_ = "anchored", weights
+    loaded = LabelModel.load(model.save(tmp_path / "m.json"))
+    assert np.array_equal(loaded.vote_weights_, weights)
+    assert np.allclose(loaded.predict_proba(data.votes), model.predict_proba(data.votes))
+    plain = _fit(LabelModel, data.votes)
+    plain.estimator_ = "anchored"
+    assert not np.allclose(plain.predict_proba(data.votes), model.predict_proba(data.votes))

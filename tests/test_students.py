@@ -275,3 +275,55 @@ def test_tfidf_on_youtube_majority_vote_beats_its_labels(youtube):
     assert scores["accuracy"] >= 0.89
     assert scores["accuracy"] > mv_accuracy + 0.03
     assert scores["f1"] >= 0.87
+
+
+# ---------------------------------------------------------------- weak labels + gold rows
+def test_gold_rows_carry_their_share_of_the_weight():
+    from weaklabel.students.labeled import with_labeled_rows
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5], [0.6, 0.4]])
+    covered = np.array([True, True, False, True])
+    rows = with_labeled_rows(
+        ["a", "b", "c", "d"], probs, ["g1", "g2", "g3"], np.array([1, -1, 0]), labeled_mask=covered
+    )
+    assert rows.texts == ["a", "b", "c", "d", "g1", "g3"]  # the unknown gold row is dropped
+    assert rows.probs[4:].tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    assert rows.labeled_mask.tolist() == [True, True, False, True, True, True]
+    # half the weight: 2 gold rows balance the 3 covered weak rows (the silent one not counted)
+    assert rows.sample_weight.tolist() == [1, 1, 1, 1, 1.5, 1.5]
+    quarter = with_labeled_rows(["a"] * 30, np.full((30, 2), 0.5), ["g"], [1], share=0.25)
+    assert quarter.sample_weight[-1] == pytest.approx(10.0)  # 10 / (30 + 10) = 0.25
+    many = with_labeled_rows(["a"], np.array([[0.3, 0.7]]), ["g"] * 10, [0] * 10)
+    assert (many.sample_weight == 1).all()  # a gold row never weighs less than a weak one
+    with pytest.raises(ValueError, match=r"share must be in \(0, 1\)"):
+        with_labeled_rows(["a"], probs[:1], ["g"], [0], share=1.0)
+    with pytest.raises(ValueError, match="labeled_y has no known label"):
+        with_labeled_rows(["a"], probs[:1], ["g"], [-1])
+    with pytest.raises(ValueError, match=r"labeled_y\[0\] is 2, outside the 2 classes"):
+        with_labeled_rows(["a"], probs[:1], ["g"], [2])
+    with pytest.raises(ValueError, match=r"labeled_y has shape \(2,\), expected \(1,\)"):
+        with_labeled_rows(["a"], probs[:1], ["g"], [0, 1])
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_minimal_fit_config_trains_the_student_on_the_valid_gold_rows_too(tmp_path, wrench_dir):
+    """`python -m weaklabel.fit` with a WRENCH source and defaults: the valid split's gold
+    labels reach the label model (y_dev) and the student (half the training weight)."""
+    from weaklabel.fit import run
+
+    config = {
+        "output_dir": str(tmp_path / "run"),
+        "cache_dir": str(tmp_path / "cache"),
+        "progress": False,
+        "report": False,
+        "data": {"source": "wrench", "path": str(wrench_dir("youtube"))},
+    }
+    result = run(config)
+    covered = int((result.splits["train"].L.votes != -1).any(axis=1).sum())
+    assert result.student.n_train_rows_ == covered + len(result.splits["valid"].y)
+    assert "dev_choice" in result.label_model.diagnostics_
+    weak_only = run({**config, "output_dir": str(tmp_path / "weak"), "student": {"use_dev": False}})
+    assert weak_only.student.n_train_rows_ == covered
+    test = result.metrics["test"]["student"]["f1"], weak_only.metrics["test"]["student"]["f1"]
+    assert test[0] >= test[1] - 0.01, test  # measured in benchmarks/students.py

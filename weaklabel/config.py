@@ -185,6 +185,14 @@ class StudentConfig(_Strict):
     include_unlabeled: bool = Field(
         False, description="Train on rows no source voted on too (their label is the class prior)."
     )
+    use_dev: bool = Field(
+        True,
+        description="Train on the valid split's gold rows too, beside the weak labels, with "
+        "labeled_share of the training weight (the valid scores then include training rows).",
+    )
+    labeled_share: float = Field(
+        0.5, gt=0, lt=1, description="Share of the student's training weight the gold rows carry."
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="Arguments of the student's __init__.")
 
 

@@ -29,6 +29,7 @@ from weaklabel.matrix import LabelMatrix
 
 __all__ = [
     "LabeledData",
+    "load_llm_votes",
     "load_table",
     "load_trec_questions",
     "load_wrench",
@@ -225,6 +226,24 @@ def load_wrench_stack(
                 f"{part.y[differ[0]]}, {paths[0]} gives {first.y[differ[0]]}"
             )
     return LabeledData(first.data, LabelMatrix.hstack([part.L for part in parts]), first.y)
+
+
+def load_llm_votes(path: str | Path) -> LabeledData:
+    """The one split of an ``llms_for_css``-style task: real votes of several LLMs, with gold.
+
+    Such a folder holds a single WRENCH-format ``test.json`` (one evaluation split, no train
+    split: label models are fitted and scored on the same rows, transductively), a
+    ``label.json`` and an ``lf_names.json`` naming the LLM behind each vote column.
+    """
+    folder = Path(path)
+    names_file = folder / "lf_names.json"
+    names = _read_json(names_file)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{names_file}: expected a JSON list of source names")
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{names_file}: source names repeat: {repeated}")
+    return load_wrench(folder, "test", lf_names=names)  # a count mismatch names test.json
 
 
 def _int_table(

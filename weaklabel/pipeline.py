@@ -645,10 +645,12 @@ def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> d
     train, valid = plan.splits["train"], plan.splits["valid"]
     labeled = (train.L.votes != ABSTAIN).any(axis=1)
     dev_kwargs = {"dev_texts": _texts(valid.data), "dev_y": valid.y} if valid.has_gold else {}
+    rows = _student_rows(config, train, valid, train_probs, labeled)
     plan.student.fit(
-        _texts(train.data),
-        train_probs,
-        labeled_mask=np.ones_like(labeled) if config.student.include_unlabeled else labeled,
+        rows.texts,
+        rows.probs,
+        rows.sample_weight,
+        labeled_mask=rows.labeled_mask,
         n_classes=plan.cardinality,
         **_supported(plan.student.fit, dev_kwargs),
     )
@@ -657,6 +659,21 @@ def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> d
         for name, split in plan.splits.items()
         if len(split.data)
     }
+
+
+def _student_rows(
+    config: FitConfig, train: Split, valid: Split, probs: np.ndarray, labeled: np.ndarray
+) -> Any:
+    """The student's training rows: the weak labels and, when the valid split has gold
+    labels (and ``student.use_dev``), those rows with ``labeled_share`` of the weight."""
+    from weaklabel.students.labeled import TrainingRows, with_labeled_rows
+
+    mask = np.ones_like(labeled) if config.student.include_unlabeled else labeled
+    texts = _texts(train.data)
+    if not (config.student.use_dev and valid.has_gold):
+        return TrainingRows(texts, probs, np.ones(len(texts)), mask)
+    share = config.student.labeled_share
+    return with_labeled_rows(texts, probs, _texts(valid.data), valid.y, labeled_mask=mask, share=share)
 
 
 def _supported(func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
