@@ -48,6 +48,7 @@ from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
 from weaklabel.students import TfidfStudent, TransformerStudent
+from weaklabel.students.labeled import with_labeled_rows
 
 DATASETS = {"youtube": "youtube_prompted_original", "sms": "sms_prompted_original", "trec": None}
 LABEL_MODELS = ("LabelModel + y_dev", "LabelModel", "MajorityVote", "MajorityVote + y_dev weights",
@@ -85,6 +86,10 @@ STUDENT_LABELS: dict[str, dict[str, tuple[Settings, Settings]]] = {
     # (LabelModel + y_dev balanced 51.4).
     "trec": {"LFs": (("MajorityVote + y_dev weights", "balanced", 0.9), ("MajorityVote", "balanced", 0.0))},
 }
+DEFAULT, TUNED = "default", "tuned"
+"""The ``settings`` column: one configuration for every set (the library's defaults), or
+chosen per set on its valid split (the prompt subset, the label model, class weighting and
+min_confidence feeding the students in STUDENT_LABELS)."""
 STUDENTS = {"tfidf": "TfidfStudent", "minilm-full": "MiniLM full", "minilm-lora": "MiniLM lora"}
 """Command-line name -> the ladder's name of each student."""
 MINILM = {"epochs": 2, "max_length": 64, "batch_size": 16}
@@ -186,6 +191,27 @@ def _train_student(student, splits: dict, targets: np.ndarray, mask: np.ndarray,
     return out
 
 
+def _default_student(student, splits: dict, key: str, k: int, seed: int) -> dict:
+    """The default path with one configuration for every set: LabelModel with the valid gold
+    labels as y_dev, then the student on its labels plus the valid gold rows (half the
+    weight, ``with_labeled_rows``), as ``python -m weaklabel.fit`` does. Its valid score
+    includes rows it trained on, so only test is reported."""
+    L, valid = splits["train"][key], splits["valid"]
+    probs = _fit_label_model("LabelModel + y_dev", splits, key, k, seed).predict_proba(L)
+    covered = (L.votes != ABSTAIN).any(axis=1)
+    rows = with_labeled_rows(splits["train"]["text"], probs, valid["text"], valid["y"], labeled_mask=covered)
+    start = time.perf_counter()
+    student.fit(rows.texts, rows.probs, rows.sample_weight, labeled_mask=rows.labeled_mask, n_classes=k,
+                dev_texts=valid["text"], dev_y=valid["y"])
+    out = {"train s": time.perf_counter() - start, "train rows": student.n_train_rows_}
+    out["test"], out["test acc"] = _metrics(splits["test"]["y"], student.predict(splits["test"]["text"]), k)
+    epochs = [r["seconds"] for r in student.history_ if "seconds" in r]
+    if epochs:
+        out["s / epoch"] = float(np.mean(epochs))
+        out["epochs (kept)"] = f"{len(epochs)} ({student.best_epoch_})"
+    return out
+
+
 def _select(splits: dict, sources: dict[str, str], k: int, seed: int) -> list[dict]:
     """Valid scores of a TfidfStudent on every (label model, class_weight, min_confidence)
     candidate. A label model that sees valid labels (``y_dev``) is scored by 2-fold
@@ -223,13 +249,14 @@ def run_dataset(name: str, prompted: str | None, args: argparse.Namespace) -> li
     k = splits["train"]["lfs"].cardinality
     rows: list[dict] = []
 
-    def add(rung: str, method: str, scores: dict) -> None:
-        rows.append({"dataset": name, "rung": rung, "method": method, **scores})
+    def add(rung: str, method: str, scores: dict, settings: str = DEFAULT) -> None:
+        rows.append({"dataset": name, "rung": rung, "method": method, "settings": settings, **scores})
 
-    def label_model_rung(rung: str, method: str, key: str, kind: str = "LabelModel + y_dev"):
+    def label_model_rung(rung: str, method: str, key: str, kind: str = "LabelModel + y_dev",
+                         settings: str = DEFAULT):
         model = _fit_label_model(kind, splits, key, k, args.seed)
         scores = _label_model_scores(model, splits, key, k)
-        add(rung, method, scores)
+        add(rung, method, scores, settings)
         return scores
 
     def zero_shot(prompt: str) -> dict[str, float]:
@@ -255,25 +282,35 @@ def run_dataset(name: str, prompted: str | None, args: argparse.Namespace) -> li
             split["chosen"] = split["llm"].select(chosen)
         selected = label_model_rung(
             "2 engineered prompts", f"{len(chosen)} of {n_prompts} prompts above chance on valid, LabelModel",
-            "chosen")
+            "chosen", settings=TUNED)
         prompts = "chosen" if selected["valid"] > all_prompts["valid"] else "llm"
         for split in splits.values():
             split["stack"] = LabelMatrix.hstack([split["lfs"], split[prompts]])
+            split["stack all"] = LabelMatrix.hstack([split["lfs"], split["llm"]])
     label_model_rung("3 LFs", "hand-written LFs, majority vote", "lfs", "MajorityVote")
     label_model_rung("3 LFs", "hand-written LFs, LabelModel", "lfs")
     sources = {"LFs": "lfs"}
+    defaults = {"LFs": "lfs"}
     if prompted:
+        label_model_rung("3 LLM + LFs", "LFs + all prompts, majority vote", "stack all", "MajorityVote")
+        label_model_rung("3 LLM + LFs", "LFs + all prompts, LabelModel", "stack all")
+        defaults["LLM + LFs"] = "stack all"
+        if prompts == "chosen":  # the prompt set chosen on valid: a per-set choice
+            label_model_rung("3 LLM + LFs", "LFs + prompts above chance, LabelModel", "stack",
+                             settings=TUNED)
         which = "prompts above chance" if prompts == "chosen" else "all prompts"
-        label_model_rung("3 LLM + LFs", f"LFs + {which}, majority vote", "stack", "MajorityVote")
-        label_model_rung("3 LLM + LFs", f"LFs + {which}, LabelModel", "stack")
         label_model_rung("3 LLM + LFs", f"LFs + {which}, StackedLabelModel (LFs trusted)", "stack",
-                         "StackedLabelModel")
+                         "StackedLabelModel", settings=TUNED)
         sources["LLM + LFs"] = "stack"
 
     if args.select:
         table = pd.DataFrame(_select(splits, sources, k, args.seed))
         print(f"\n{name}: TfidfStudent valid score per label model and class_weight\n{table.to_string()}")
 
+    for source, key in defaults.items():
+        for student_name, make in _student_factories(args.students, args).items():
+            add("4 student", f"{student_name} on {source} (defaults)",
+                _default_student(make(None, 0.0), splits, key, k, args.seed))
     students = _student_factories(args.students, args)
     for source, key in sources.items():
         L = splits["train"][key]
@@ -287,7 +324,7 @@ def run_dataset(name: str, prompted: str | None, args: argparse.Namespace) -> li
             best = max(range(len(results)), key=lambda i: results[i]["valid"])  # ties: the first
             if len(results) > 1:
                 results[best]["finalists' valid"] = " / ".join(f"{r['valid']:.1f}" for r in results)
-            add("4 student", _student_method(student_name, source, tried[best]), results[best])
+            add("4 student", _student_method(student_name, source, tried[best]), results[best], TUNED)
     gold = splits["train"]["y"]
     for student_name, make in _student_factories(args.gold_students, args).items():
         add("5 upper bound", f"{student_name} on gold train labels",
@@ -314,13 +351,17 @@ def _previous_rows(new_rows: list[dict]) -> list[dict]:
     # a student run here replaces every earlier row of it (a MiniLM row of the other finalist)
     students_run = {(row["dataset"], row["method"].split(" on ")[0]) for row in new_rows if row["rung"][0] == "4"}
     current = {
-        (dataset, _student_method(student, source, settings))
+        (dataset, method)
         for dataset, sources in STUDENT_LABELS.items()
         for source, finalists in sources.items()
-        for settings in finalists
         for student in STUDENTS.values()
+        for method in [f"{student} on {source} (defaults)"]
+        + [_student_method(student, source, settings) for settings in finalists]
     }
     table = json.loads(path.read_text())["tables"]["ladder"]["data"]
+    for row in table:  # results from before the settings column: student rows were tuned
+        if row.get("settings") is None:
+            row["settings"] = TUNED if row["rung"][0] == "4" else DEFAULT
     return [
         row for row in table
         if (row["dataset"], row["rung"], row["method"]) not in done
@@ -352,8 +393,8 @@ def main(argv: list[str] | None = None) -> None:
     table = pd.DataFrame(rows).sort_values(
         ["dataset", "rung"], key=lambda s: s.map(order) if s.name == "dataset" else s, kind="stable"
     )
-    columns = ["valid", "test", "test acc", "train s", "s / epoch", "epochs (kept)", "train rows",
-               "finalists' valid"]
+    columns = ["settings", "valid", "test", "test acc", "train s", "s / epoch", "epochs (kept)",
+               "train rows", "finalists' valid"]
     table = table.set_index(["dataset", "rung", "method"]).reindex(columns=columns).round(1)
     notes = (
         "Test split of each WRENCH dataset. valid/test: spam F1 (youtube, sms) or accuracy (trec), "
