@@ -14,7 +14,13 @@ For each WRENCH dataset (test split, same rows throughout):
 5. the supervised upper bound: the same students on gold train labels.
 
 Binary tasks score F1 of the positive class (spam), TREC accuracy; ``test acc`` is the
-accuracy on every dataset. Nothing is tuned on test. Label models are fitted on train votes
+accuracy on every dataset. Nothing is tuned on test. The ``settings`` column says which rows
+use one configuration for every set — the library's defaults, chosen by the benchmarks'
+leave-one-dataset-out protocol: ``LabelModel`` with the valid gold labels as ``y_dev``,
+students on its labels plus the valid gold rows (half the training weight), as
+``python -m weaklabel.fit`` does — and which were tuned per set on its valid split
+("tuned": the prompt subset, and the label model, class weighting and ``min_confidence``
+feeding the students). Label models are fitted on train votes
 (``y_dev`` from valid where named). Which label model feeds the students, whether the loss
 is class-balanced and the students' ``min_confidence`` were chosen per dataset and vote
 source on the valid split: a TfidfStudent's valid score picks two finalists (``--select``
