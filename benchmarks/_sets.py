@@ -6,6 +6,9 @@ valid is the labeled dev split) or *transductive* (the ``llms_for_css`` tasks: o
 fitted and scored on the same rows, as label models are usually evaluated; dev rows, where a
 protocol needs them, are drawn from that split and left out of its score).
 
+The DataSculpt sets replace the hand-written LFs of youtube and sms by the keyword LFs
+GPT-3.5-turbo and GPT-4-turbo wrote for them (real LLM-generated label matrices).
+
 Metric per set, fixed by the set's kind and not by any result: spam F1 on the spam sets
 (positive-class F1, as the weak-supervision literature reports them), accuracy on TREC and
 on the ``llms_for_css`` tasks (classes balanced by construction).
@@ -47,6 +50,8 @@ class BenchmarkSet:
     family: str = ""
     """Sets that share texts or votes (a stack and its parts): kept together when a protocol
     leaves one out, so no neighbour of the left-out set helps choose its settings."""
+    datasculpt: str | None = None
+    """An LLM whose DataSculpt keyword LFs replace the folder's votes (applied as written)."""
 
 
 SETS: dict[str, BenchmarkSet] = {
@@ -63,6 +68,13 @@ SETS: dict[str, BenchmarkSet] = {
             "youtube+prompted", ("youtube", "youtube_prompted_original"), "f1", family="youtube"
         ),
         BenchmarkSet("sms+prompted", ("sms", "sms_prompted_original"), "f1", family="sms"),
+        *[
+            BenchmarkSet(
+                f"{data}/{llm}-lfs", (data,), "f1", family=data, datasculpt=llm
+            )
+            for data in ("youtube", "sms")
+            for llm in ("gpt-3.5-turbo", "gpt-4-turbo")
+        ],
         *[
             BenchmarkSet(
                 f"css/{task}",
@@ -99,8 +111,22 @@ def load_set(name: str) -> dict[str, Split]:
     out = {}
     for split in ("train", "valid", "test"):
         data, L, y = load_wrench_stack([SHARED_DATA / f for f in spec.folders], split)
-        out[split] = Split(L, y, data["text"].astype(str).tolist())
+        texts = data["text"].astype(str).tolist()
+        if spec.datasculpt:
+            L = _datasculpt_votes(spec.folders[0], spec.datasculpt, texts, L.class_names)
+        out[split] = Split(L, y, texts)
     return out
+
+
+def _datasculpt_votes(dataset: str, llm: str, texts: list[str], class_names: list[str] | None) -> LabelMatrix:
+    """The keyword LFs an LLM wrote for ``dataset`` (DataSculpt), applied as DataSculpt does
+    (Porter-stemmed tokens; ``benchmarks.suggest`` holds the matcher; needs ``nltk``)."""
+    from benchmarks.suggest import _stemmed, datasculpt_lfs, datasculpt_votes
+
+    lfs = datasculpt_lfs(dataset, llm)
+    votes = datasculpt_votes(_stemmed(texts), lfs)
+    names = [f"{llm}:{keyword}->{label}#{j}" for j, (keyword, label) in enumerate(lfs)]
+    return LabelMatrix(votes, names, cardinality=len(class_names or [0, 1]), class_names=class_names)
 
 
 def primary_score(pred: np.ndarray, y: np.ndarray, metric: str) -> float:

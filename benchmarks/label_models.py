@@ -1,8 +1,8 @@
 """Label models against every peer, under the leave-one-dataset-out protocol; synthetic data;
 speed and memory.
 
-1. Real data (``--parts real``): the 14 visible sets of ``benchmarks._sets`` (WRENCH LFs,
-   T0++ prompts, their stacks, 13 LLMs on 7 ``llms_for_css`` tasks). Every peer runs in the
+1. Real data (``--parts real``): the visible sets of ``benchmarks._sets`` (WRENCH LFs,
+   T0++ prompts, their stacks, GPT-written keyword LFs, 13 LLMs on 7 ``llms_for_css`` tasks). Every peer runs in the
    same run: majority vote (random ties; abstaining on ties), Dawid–Skene (ours and
    crowd-kit's), Snorkel's LabelModel, FlyingSquid (binary only), HyperLM, and the best of
    them per set. ``LabelModel (left out)`` uses, on each set, the ``auto`` rule's limits
