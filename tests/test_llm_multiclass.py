@@ -139,3 +139,24 @@ def test_six_class_log_prob_labeler_through_the_fit_cli(tmp_path, wrench_dir):
     voted = llm[llm != ABSTAIN]
     assert len(voted) == 40 and len(set(voted.tolist())) >= 4  # not one class on every row
     assert math.isfinite(metrics["test"]["student"]["accuracy"])
+@pytest.mark.slow
+def test_a_label_map_outside_the_classes_fails_before_any_request(tmp_path, wrench_dir):
+    with FakeOpenAIServer(answer=biased_answer) as srv:
+        done = _fit(tmp_path, _config(tmp_path, wrench_dir, srv.base_url, labels={**WORDS, "other": 6}))
+        sent = len(srv.chat_requests)
+    assert done.returncode == 2 and sent == 0
+    assert "outside" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_class_names_in_the_config_label_map_and_a_typo_in_its_options(tmp_path, wrench_dir):
+    names = {"description": "DESC", "entity": "ENTY", "human": "HUM", "abbreviation": "ABBR",
+             "location": "LOC", "number": "NUM"}
+    with FakeOpenAIServer(answer=biased_answer) as srv:
+        typo = _fit(tmp_path, _config(tmp_path, wrench_dir, srv.base_url, options={"temprature": 0.2}))
+        unknown = _fit(tmp_path, _config(tmp_path, wrench_dir, srv.base_url, labels={**names, "other": "MISC"}))
+        sent = len(srv.chat_requests)
+    assert typo.returncode == 2 and "temprature" in typo.stderr and "unknown setting" in typo.stderr
+    assert unknown.returncode == 2 and "['MISC'], which are not classes of this task" in unknown.stderr
+    assert sent == 0
+

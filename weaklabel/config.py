@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from weaklabel._secrets import looks_like_secret
 from weaklabel.exceptions import ConfigError
 from weaklabel.lf import repeated_names
 
@@ -42,24 +43,8 @@ MAX_CONFIG_VALUES = 100_000
 """Values a config may hold once YAML aliases are expanded (a 'billion laughs' has 10**9)."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_KEY_PREFIXES = (
-    "sk-", "sk_", "pk-", "pk_", "rk_", "hf_", "gsk_", "ghp_", "gho_", "ghs_", "github_pat_",
-    "xoxb-", "xoxp-", "AKIA", "AIza", "Bearer ",
-)
 _SECRET_NAME = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|credential|cookie)", re.I)
 REDACTED = "<redacted>"
-
-
-def looks_like_secret(value: str) -> bool:
-    """Whether ``value`` looks like a key or token rather than a name: a provider's key
-    prefix (``sk-``, ``hf_``, ``AKIA``...), or a long random-looking string."""
-    value = value.strip()
-    if value.startswith(_KEY_PREFIXES):
-        return True
-    if len(value) < 32 or re.fullmatch(r"[A-Z0-9_]+", value) or re.search(r"[\s/\\.]", value):
-        return False  # short, an UPPER_CASE name, or text, a path, a URL
-    kinds = sum(bool(re.search(pattern, value)) for pattern in ("[a-z]", "[A-Z]", "[0-9]"))
-    return kinds >= 2 and sum(c.isdigit() for c in value) >= 4
 
 
 class _Strict(BaseModel):
@@ -128,7 +113,9 @@ class LLMLabelerConfig(_Strict):
 
     name: str = Field(description="Unique source name (a column of the label matrix).")
     prompt: str = Field(description="Prompt template over the row's columns, e.g. '... {text} ...'.")
-    labels: dict[str, int] = Field(description="Answer word -> class index (or -1 to abstain).")
+    labels: dict[str, int | str] = Field(
+        description="Answer word -> class index or class name (or -1 to abstain)."
+    )
     backend: Literal["local", "openai"] = Field(
         "local", description="local: in-process model (no key); openai: any OpenAI-compatible endpoint."
     )
@@ -145,7 +132,11 @@ class LLMLabelerConfig(_Strict):
     few_shot: int = Field(0, ge=0, description="Labeled examples from the valid split put in the prompt.")
     max_rows: int | None = Field(None, gt=0, description="Budget: label at most N (seeded) rows per split.")
     max_concurrency: int = Field(8, gt=0, description="Concurrent requests (openai backend).")
-    options: dict[str, Any] = Field(default_factory=dict, description="Further LLMLabeler arguments.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Further LLM labeler settings (weaklabel.llm.LLMSettings: temperature, timeout, "
+        "calibration_rows, bias, few_shot_selection, retry_failed, ...).",
+    )
 
     @field_validator("api_key_env")
     @classmethod

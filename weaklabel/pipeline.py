@@ -235,11 +235,12 @@ def _apply_cached(
 
 
 def _build_llm_labeler(
-    spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split], cardinality: int
+    spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split], cardinality: int,
+    class_names: list[str] | None,
 ) -> Any:
     """The configured labeler, its settings checked (nothing is sent)."""
     where = f"llm_labelers[{spec.name}]"
-    outside = {word: vote for word, vote in spec.labels.items() if not -1 <= vote < cardinality}
+    outside = {w: v for w, v in spec.labels.items() if isinstance(v, int) and not -1 <= v < cardinality}
     if outside:
         raise ConfigError(
             f"{where}.labels maps {outside} outside the run's {cardinality} classes; "
@@ -252,22 +253,21 @@ def _build_llm_labeler(
     options = dict(spec.options)
     if spec.decoding is not None:
         options["decoding"] = spec.decoding
-    prompt: Any = spec.prompt
+    examples = None
     try:
         if spec.few_shot:
             valid = splits["valid"]
             if not valid.has_gold:
                 raise ConfigError(f"{where}.few_shot needs gold labels on the valid split")
             known = valid.y >= 0  # type: ignore[operator]
-            prompt = PromptTemplate.few_shot(
-                spec.prompt, valid.data[known], valid.y[known], spec.labels,  # type: ignore[index]
-                k=spec.few_shot, seed=config.seed, name=spec.name,
-            )
+            examples = (valid.data[known], valid.y[known])  # type: ignore[index]
+            options["few_shot"] = spec.few_shot
         model = None if spec.backend == "local" and spec.model == "default" else spec.model
-        return LLMLabeler(
+        labeler = LLMLabeler(
             spec.name,
-            prompt,
+            PromptTemplate(spec.prompt, name=spec.name),
             spec.labels,
+            examples=examples,
             model=model,
             backend=spec.backend,
             base_url=spec.base_url,
@@ -277,6 +277,10 @@ def _build_llm_labeler(
             cache_path=cache_dir / "llm.sqlite",
             seed=config.seed,
             **options,
+        )
+        # class names in the label map, the prompt's columns, the key variable or local model
+        return labeler.validate(
+            cardinality=cardinality, class_names=class_names, columns=list(splits["train"].data.columns)
         )
     except (TypeError, ValueError, FileNotFoundError) as exc:
         if isinstance(exc, ConfigError):
@@ -517,7 +521,9 @@ def prepare_run(config: FitConfig) -> RunPlan:
     _check_name_clashes(lfs, config, splits)
     _check_columns(lfs, config.llm_labelers, splits["train"].data)
     cardinality, class_names = _classes(config, splits)
-    labelers = [_build_llm_labeler(spec, config, cache_dir, splits, cardinality) for spec in config.llm_labelers]
+    labelers = [
+        _build_llm_labeler(spec, config, cache_dir, splits, cardinality, class_names) for spec in config.llm_labelers
+    ]
     source_names = [
         *(name for L in splits["train"].votes for name in L.lf_names),
         *(lf.name for lf in lfs),

@@ -19,34 +19,15 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from weaklabel._secrets import looks_like_secret
 from weaklabel.exceptions import ConfigError
 
-__all__ = ["Decoding", "LLMSettings", "looks_like_secret", "settings_error"]
+__all__ = ["Decoding", "LLMSettings", "settings_error"]
 
 Decoding = Literal["logprobs", "text", "json"]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Prefixes of the keys of common providers (OpenAI, Anthropic, Groq, xAI, Hugging Face,
-# Google, GitHub, Replicate, Together, Fireworks, Perplexity, Mistral-style bearer tokens).
-_KEY_PREFIX = re.compile(r"^(?:sk|pk|rk|gsk|xai|hf|ghp|gho|r8|tgp|fw|pplx|key|api)[-_]|^AIza|^Bearer\s", re.IGNORECASE)
 _SECRET_FIELDS = ("api_key_env",)
-
-
-def looks_like_secret(value: str) -> bool:
-    """Whether ``value`` looks like an API key rather than an environment-variable name.
-
-    Variable names are short and conventionally upper case (``OPENAI_API_KEY``); keys carry
-    a provider prefix (``sk-``, ``hf_``, ``AIza``), or are long runs mixing lower case and
-    digits, or contain characters no variable name has.
-    """
-    text = value.strip()
-    if _KEY_PREFIX.search(text):
-        return True
-    if len(text) >= 32 and not text.isupper():
-        return True
-    has_lower = any(c.islower() for c in text)
-    has_digit = sum(c.isdigit() for c in text) >= 4
-    return len(text) >= 20 and has_lower and has_digit
 
 
 class LLMSettings(BaseModel):
@@ -186,13 +167,16 @@ class LLMSettings(BaseModel):
 
 def settings_error(owner: str, exc: pydantic.ValidationError) -> ConfigError:
     """One line per problem: which setting, what is wrong, and the value given — except for
-    settings that may hold a secret by mistake, whose value is never repeated."""
+    unknown settings and values that may be a secret (a key pasted in the wrong place),
+    which are never repeated."""
     lines = []
     for err in exc.errors():
         where = ".".join(map(str, err["loc"])) or "settings"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown setting (valid: {', '.join(LLMSettings.model_fields)})"
-        shown = "" if where in _SECRET_FIELDS or where == "settings" else f" (got {err.get('input')!r:.80})"
+        value = err.get("input")
+        secret = where in _SECRET_FIELDS or looks_like_secret(str(value)) or err["type"] == "extra_forbidden"
+        shown = "" if secret or where == "settings" else f" (got {value!r:.80})"
         lines.append(f"LLM labeler {owner!r}: {'parameter ' + where if where != 'settings' else 'settings'}: {message}{shown}")
     return ConfigError("\n".join(lines))
