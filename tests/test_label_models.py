@@ -393,3 +393,24 @@ def test_dev_weights_are_saved_and_loaded(tmp_path):
     plain = _fit(LabelModel, data.votes)
     plain.estimator_ = "anchored"
     assert not np.allclose(plain.predict_proba(data.votes), model.predict_proba(data.votes))
+
+
+def test_silence_is_evidence_for_the_class_whose_sources_rarely_fire(tmp_path):
+    """Keyword LFs written for spam fire on most spam; the rows nobody votes on are mostly ham,
+    although the rows with votes are mostly spam (the prior of the voted rows says spam)."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(6000) < 0.5).astype(int)
+    spam_lfs = np.where((rng.random((6000, 6)) < np.where(y[:, None] == 1, 0.45, 0.03)), 1, -1)
+    ham_lfs = np.where((rng.random((6000, 2)) < np.where(y[:, None] == 0, 0.15, 0.02)), 0, -1)
+    votes = np.hstack([spam_lfs, ham_lfs])
+    model = _fit(LabelModel, votes, estimator="anchored")  # (these sources are independent)
+    silent = (votes == -1).all(axis=1)
+    assert y[silent].mean() < 0.1 and model.class_balance_.argmax() == 1  # voted rows: spam
+    assert model.silent_proba_[0] > 0.8
+    assert (model.predict(votes)[silent] == 0).all()
+    loaded = LabelModel.load(model.save(tmp_path / "model.json"))
+    assert np.allclose(loaded.predict_proba(votes[silent]), model.silent_proba_)
+    # a given class balance is used as given for silent rows
+    fixed = LabelModel(estimator="anchored", random_state=0).fit(votes, class_balance=[0.3, 0.7])
+    assert fixed.silent_proba_ is None
+    assert np.allclose(fixed.predict_proba(votes[silent]), [0.3, 0.7])

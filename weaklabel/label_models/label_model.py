@@ -131,6 +131,9 @@ class LabelModel(BaseLabelModel):
         The anchored estimator's naive-Bayes tables and prior.
     source_weights_
         1 / size of each source's duplicate group.
+    silent_proba_
+        Probabilities of a row no source votes on, for the anchored estimator (None: the
+        class prior): silence is evidence against the classes whose sources fire often.
     vote_weights_
         None, or (chosen on ``y_dev``) each source's weight in the anchored estimator's
         majority vote: its log-odds of being right on the dev rows.
@@ -159,6 +162,7 @@ class LabelModel(BaseLabelModel):
         "tiebreak_class_balance_",
         "source_weights_",
         "vote_weights_",
+        "silent_proba_",
         "diagnostics_",
         "n_iter_",
         "loss_history_",
@@ -335,6 +339,8 @@ class LabelModel(BaseLabelModel):
         self.class_balance_ = (
             self.generative_class_balance_ if generative else self.tiebreak_class_balance_
         )
+        learnable = class_balance is None and not unvoted.size
+        self.silent_proba_ = None if generative or not learnable else self._silent_proba(stats)
         if dev is not None:
             suspects = worse_than_random_on_dev(dev.votes, dev.y, self.cardinality_)
         elif generative:
@@ -591,6 +597,48 @@ class LabelModel(BaseLabelModel):
 
     def _predict_proba(self, votes: np.ndarray) -> np.ndarray:
         return self._proba(votes, self.estimator_)
+
+    def predict_proba(self, L: Any) -> np.ndarray:
+        """Probability of each class for each row, shape (n_rows, cardinality).
+
+        Rows on which every source abstains get ``silent_proba_`` (the anchored estimator:
+        what silence says about the class) or else the class prior ``class_balance_``.
+        """
+        probs = super().predict_proba(L)
+        if getattr(self, "silent_proba_", None) is not None and len(probs):
+            probs[(self._checked(L) == ABSTAIN).all(axis=1)] = self.silent_proba_
+        return probs
+
+    def _silent_proba(self, stats: VoteStatistics) -> np.ndarray:
+        """P(class | no source votes) for the anchored estimator.
+
+        Silence is evidence: keyword LFs written for one class fire on most of its rows, so
+        the rows none of them fires on are mostly of the other classes. With sources that
+        vote independently given the class, a row of class y stays silent with probability
+        ``prod_j (1 - v_jy)``, ``v_jy`` the share of class-y rows source j votes on. The
+        class of every decided row is taken from majority vote, and the classes of the
+        silent rows are solved for by a fixed point (an EM over the silent rows alone). The
+        class prior of the rows with votes would label silent rows with the class the
+        sources fire on most: on the keyword LFs GPT-4 wrote for YouTube that cost 22 spam
+        F1 points on test.
+        """
+        k = self.cardinality_
+        decisive = stats.moments.decisive  # [j, outcome, class of the decided row]
+        decided = decisive[0].sum(axis=0)
+        votes = decisive[:, 1:, :].sum(axis=1)  # [j, y]: j's votes on rows decided y
+        rows, counts = stats.rows_for_diagnostics()
+        silent = counts[(rows == ABSTAIN).all(axis=1)].sum() / max(counts.sum(), EPS)
+        n_silent = silent * stats.moments.n_rows
+        share = np.full(k, 1.0 / k)
+        for _ in range(200):
+            n = decided + n_silent * share + 1.0
+            stays_silent = np.exp(np.log(np.clip(1.0 - votes / n, EPS, 1.0)).sum(axis=0))
+            new = n / n.sum() * stays_silent
+            new /= new.sum()
+            if np.abs(new - share).max() < 1e-10:
+                break
+            share = new
+        return new
 
 
 _BOOTSTRAP = 200
