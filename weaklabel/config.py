@@ -201,6 +201,11 @@ class FitConfig(_Strict):
     llm_labelers: list[LLMLabelerConfig] = Field(default_factory=list)
     label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
+    review_labels: bool = Field(
+        True, description="Use the labels given in the review app (review_labels.sqlite in output_dir): "
+        "valid rows take them as gold, labeled train rows join the label model's dev rows and "
+        "train the student with their label.",
+    )
     report: bool = Field(True, description="Write report.html.")
     progress: bool = Field(True, description="Show progress bars.")
 

@@ -33,6 +33,7 @@ __all__ = [
     "MissingColumnError",
     "NotFittedError",
     "OutputDirError",
+    "ReviewError",
     "SandboxError",
     "SourceQualityWarning",
     "WeaklabelError",
@@ -83,6 +84,11 @@ class OutputDirError(WeaklabelError, OSError):
 
 
 # ---------------------------------------------------------------- labeling functions
+class ReviewError(WeaklabelError, ValueError):
+    """The review app cannot open a run folder or its store, or refuses a request; the
+    message names the file or the field and the fix."""
+
+
 class LabelingFunctionError(WeaklabelError, RuntimeError):
     """A labeling function raised while voting. The original exception is the ``__cause__``.
 

@@ -40,6 +40,7 @@ from weaklabel.data import load_table, load_wrench, load_youtube_spam
 from weaklabel.lf import ABSTAIN, BaseLabelingFunction, load_lfs, repeated_names
 from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
+from weaklabel.review.labels import dev_rows, read_review_labels, train_targets
 from weaklabel.run_result import RunResult, Split
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Split",
     "build_label_model",
     "build_student",
+    "fit_models",
     "load_splits",
     "prepare_run",
     "run_pipeline",
@@ -638,9 +640,8 @@ def _fit_label_model(plan: RunPlan, config: FitConfig) -> dict[str, np.ndarray]:
     train_L = splits["train"].L
     if not (train_L.votes != ABSTAIN).any():
         raise ConfigError("no source voted on any train row: check the LFs, LLM labelers and the data")
-    valid = splits["valid"]
-    y_dev = valid.y if config.label_model.use_dev and valid.has_gold else None
-    fit_kwargs = {"y_dev": y_dev, "L_dev": valid.L} if y_dev is not None else {}
+    L_dev, y_dev = dev_rows(splits, _review_labels(plan, config)) if config.label_model.use_dev else (None, None)
+    fit_kwargs = {"y_dev": y_dev, "L_dev": L_dev} if y_dev is not None else {}
     plan.label_model.fit(train_L, **_supported(plan.label_model.fit, fit_kwargs))
     return {name: plan.label_model.predict_proba(split.L) for name, split in splits.items() if len(split.data)}
 
@@ -650,6 +651,7 @@ def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> d
     every split."""
     train, valid = plan.splits["train"], plan.splits["valid"]
     labeled = (train.L.votes != ABSTAIN).any(axis=1)
+    train_probs, labeled = train_targets(train, train_probs, labeled, _review_labels(plan, config))
     dev_kwargs = {"dev_texts": _texts(valid.data), "dev_y": valid.y} if valid.has_gold else {}
     rows = _student_rows(config, train, valid, train_probs, labeled)
     plan.student.fit(
@@ -680,6 +682,20 @@ def _student_rows(
         return TrainingRows(texts, probs, np.ones(len(texts)), mask)
     share = config.student.labeled_share
     return with_labeled_rows(texts, probs, _texts(valid.data), valid.y, labeled_mask=mask, share=share)
+
+
+def _review_labels(plan: RunPlan, config: FitConfig) -> dict[tuple[str, str], int]:
+    """The labels given in the review app for this output folder (``config.review_labels``)."""
+    return read_review_labels(plan.output_dir) if config.review_labels else {}
+
+
+def fit_models(plan: RunPlan, config: FitConfig) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """The steps after labeling, on the votes already in ``plan.splits``: the label model,
+    the student and their scores (probabilities per split, the student's, metrics). The
+    review app's refit runs them again with new labels and LFs."""
+    probs = _fit_label_model(plan, config)
+    student_probs = _fit_student(plan, config, probs["train"]) if plan.student is not None else {}
+    return probs, student_probs, _evaluate(plan.splits, probs, student_probs, plan.cardinality, config.seed)
 
 
 def _supported(func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
