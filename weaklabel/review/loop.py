@@ -161,7 +161,6 @@ class ReviewSession:
         """Fit the label model and a TF-IDF student again with the labels given and the
         accepted LFs; the scores before and after and the rows whose class changed."""
         from weaklabel.apply import apply_lfs
-        from weaklabel.matrix import LabelMatrix
         from weaklabel.pipeline import RunPlan, build_label_model, build_student, fit_models
 
         data, config = self.data, self.data.config
@@ -187,7 +186,7 @@ class ReviewSession:
         changed = np.flatnonzero(new_predicted != data.predicted)
         before = comparison_table(data.metrics).set_index(["split", "method"])
         after = comparison_table(metrics).set_index(["split", "method"])
-        scores = before.join(after, lsuffix="_before", rsuffix="_after", how="outer").reset_index()
+        scores = before.merge(after, left_index=True, right_index=True, how="outer", suffixes=("_before", "_after")).reset_index()
         changed_rows = describe_rows(data, changed[:20])
         for row, i in zip(changed_rows, changed[:20], strict=False):
             row["refit_predicted"] = data.class_names[int(new_predicted[i])]

@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: ReviewServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         # the request line may hold the token: log the path only
         logger.debug("review: %s %s", self.command, urlsplit(self.path).path)
 

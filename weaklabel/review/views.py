@@ -21,7 +21,13 @@ from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.review.queries import describe_rows
 from weaklabel.review.run_data import RunData
-from weaklabel.run_summary import SplitVotes, class_report, llm_quality, source_examples, split_coverage
+from weaklabel.run_summary import (
+    SplitVotes,
+    class_report,
+    llm_quality,
+    source_examples,
+    split_coverage,
+)
 
 __all__ = ["ErrorSliceCache", "labeled_mask", "overview", "source_detail", "sources_table"]
 

@@ -4,6 +4,7 @@
 
 let SESSION = null;
 const main = () => document.getElementById("main");
+const show = (parts) => main().replaceChildren(...[parts].flat(3));
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -14,7 +15,7 @@ function el(tag, props, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(3)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -92,7 +93,7 @@ function probBars(probs) {
     el("span", { class: "bar" }, name, el("span", { class: "fill", style: `width:${Math.round(60 * p)}px` }), p.toFixed(2)));
 }
 
-function rowCard(row, extra) {
+function rowCard(row, extra, blind) {
   const votes = row.votes.map((v) => el("span", { class: "chip" + (v.vote !== row.predicted ? " disagree" : ""), title: v.source },
     `${v.source} → ${v.vote}`));
   return el("div", { class: "row", "data-row": `${row.split}:${row.row_id}` },
@@ -101,7 +102,7 @@ function rowCard(row, extra) {
       el("span", {}, "label model: ", el("span", { class: "class-tag" }, row.predicted), ` (${row.confidence.toFixed(2)})`),
       row.student ? el("span", {}, "student: ", el("span", { class: "class-tag" }, row.student)) : null,
       el("span", {}, `majority: ${row.majority ?? "–"}`),
-      row.gold ? el("span", {}, "gold: ", el("span", { class: "class-tag" }, row.gold)) : null,
+      row.gold && !blind ? el("span", {}, "gold: ", el("span", { class: "class-tag" }, row.gold)) : null,
       row.reviewed ? el("span", {}, "your label: ", el("span", { class: "class-tag" }, row.reviewed)) : null,
       row.refit_predicted ? el("span", {}, "after refit: ", el("span", { class: "class-tag" }, row.refit_predicted)) : null),
     el("div", { class: "text" }, row.text),
@@ -132,7 +133,7 @@ async function showOverview() {
       el("div", {}, el("h3", {}, "Confusion matrix (gold rows, predicted columns)"), table(o.class_report.confusion, null, { id: "confusion" })),
       el("div", {}, el("h3", {}, "Precision, recall, F1"), table(o.class_report.per_class, null, { id: "per-class" }))));
   }
-  main().replaceChildren(...parts);
+  show(parts);
 }
 
 async function showSources(params) {
@@ -144,7 +145,7 @@ async function showSources(params) {
     table(rows, null, { id: "sources-table", cell })];
   const detail = el("div", { id: "source-detail" });
   parts.push(detail);
-  main().replaceChildren(...parts);
+  show(parts);
   if (params.get("name")) await showSourceDetail(params.get("name"), detail);
 }
 
@@ -162,7 +163,7 @@ async function showSourceDetail(name, box) {
     parts.push(el("h3", {}, `Rows where it ${kind.replace("votes", "votes")}`),
       rows.length ? rows.map((r) => rowCard(r)) : el("p", { class: "muted" }, "none"));
   }
-  box.replaceChildren(...parts);
+  box.replaceChildren(...parts.flat(3));
   box.scrollIntoView();
 }
 
@@ -248,7 +249,7 @@ function renderLabelCard() {
   const keys = el("div", { class: "keys" }, SESSION.classes.map((c, k) =>
     el("button", { "data-class": c, onclick: () => giveLabel(c) }, `${k + 1} · ${c}`)),
   el("button", { class: "secondary", onclick: skipRow }, "s · skip"));
-  card.replaceChildren(rowCard(row), keys, el("p", { class: "muted" }, `${labelQueue.length - 1} more in this batch`));
+  card.replaceChildren(rowCard(row, null, true), keys, el("p", { class: "muted" }, `${labelQueue.length - 1} more in this batch`));
 }
 
 async function giveLabel(name) {
@@ -314,7 +315,7 @@ async function showSuggestions(payload) {
       el("button", { class: "secondary reject", disabled: item.decision === "rejected", onclick: decide("rejected") }, "Reject")));
   }
   if (s.decided.length) parts.push(el("h3", {}, "Decided"), table(s.decided, ["name", "decision", "id"]));
-  main().replaceChildren(...parts);
+  show(parts);
 }
 
 async function showRefit(payload) {
@@ -338,7 +339,7 @@ async function showRefit(payload) {
       r.changed_rows.map((row) => rowCard(row)),
       el("h3", {}, "Make it permanent"), el("pre", { class: "code" }, r.command));
   }
-  main().replaceChildren(...parts);
+  show(parts);
 }
 
 // ---------------------------------------------------------------- routing
