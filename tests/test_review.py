@@ -165,7 +165,7 @@ def test_overview_and_sources_pages(run_dir):
     assert 0 < by_name["check_out"]["coverage"] < 1
     assert by_name["check_out"]["labeled_accuracy"] > 0.8
     detail = source_detail(data, "few_words")
-    assert set(detail["examples"]) == {"votes", "disagrees with the label model", "wrong on labeled rows"}
+    assert set(detail["examples"]) == {"votes", "disagrees with the label model", "is wrong on labeled rows"}
     assert all(any(v["source"] == "few_words" for v in r["votes"]) for r in detail["examples"]["votes"])
 
 

@@ -24,9 +24,6 @@ artifact's name that no weaklabel run wrote stops the run before any work, with 
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import os
@@ -40,13 +37,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weaklabel.analysis import lf_summary, plot_lf_summary
+from weaklabel.analysis import lf_summary
 from weaklabel.config import config_json
-from weaklabel.error_slices import report_section as error_slices_report_section
 from weaklabel.exceptions import OutputDirError
 from weaklabel.label_models.base import probs_columns
-from weaklabel.metrics import calibration_curve, confusion_matrix
+from weaklabel.report import render_report
 from weaklabel.run_result import RunResult
+from weaklabel.run_summary import comparison_table
 
 __all__ = ["ARTIFACT_NAMES", "RUN_MANIFEST", "check_output_dir", "comparison_table", "probs_frame", "write_artifacts"]
 
@@ -92,18 +89,6 @@ def probs_frame(result: RunResult) -> pd.DataFrame:
         frame.insert(0, "row_id", split.data.index.astype(str))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def comparison_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Accuracy and F1 of majority vote, the label model and the student on every gold split."""
-    rows = []
-    for split_name, scores in metrics.items():
-        if not isinstance(scores, dict) or "label_model" not in scores:
-            continue
-        for method in ("majority_vote", "label_model", "student"):
-            if method in scores:
-                rows.append({"split": split_name, "method": method, **scores[method]})
-    return pd.DataFrame(rows)
 
 
 def _json_safe(value: Any) -> Any:
@@ -278,107 +263,3 @@ def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> 
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return out
-
-
-# ---------------------------------------------------------------- report
-def _figure_tag(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="plot" src="data:image/png;base64,{encoded}">'
-
-
-def _reliability_figure(y: np.ndarray, probs: np.ndarray, title: str) -> Any:
-    import matplotlib.pyplot as plt
-
-    curve = calibration_curve(y, probs)
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
-    ax.plot(curve["confidence"], curve["accuracy"], marker="o", label="probabilistic labels")
-    ax.set_xlabel("confidence of the top class")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{title} (ECE {float(curve['ece']):.3f})")
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def _confusion_figure(y: np.ndarray, pred: np.ndarray, names: list[str], title: str) -> Any:
-    import matplotlib.pyplot as plt
-
-    cm = confusion_matrix(y, pred, len(names))
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.5, 1.1 * len(names) + 2))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(title)
-    for (i, j), count in np.ndenumerate(cm):
-        ax.text(j, i, str(count), ha="center", va="center",
-                color="white" if count > cm.max() / 2 else "black")
-    return fig
-
-
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(float_format=lambda v: f"{v:.3f}", border=0, classes="table")
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table.table { border-collapse: collapse; font-size: 0.85rem; }
-table.table td, table.table th { padding: 0.25rem 0.6rem; border-bottom: 1px solid #eee; text-align: right; }
-.muted { color: #666; } img { max-width: 100%; }
-"""
-
-
-def render_report(result: RunResult, summary: pd.DataFrame, student_probs: dict[str, np.ndarray]) -> str:
-    """The run as one self-contained HTML page."""
-    names = _class_names(result)
-    config = result.config
-    parts = [
-        f"<h1>weaklabel report: {html.escape(config.name)}</h1>",
-        f"<p class='muted'>label model: {html.escape(config.label_model.kind)} · student: "
-        f"{html.escape(config.student.kind)} · seed {config.seed} · "
-        + ", ".join(f"{s.name}: {len(s.data)} rows" for s in result.splits.values())
-        + "</p>",
-        "<h2>Scores</h2>",
-    ]
-    comparison = comparison_table(result.metrics)
-    parts.append(_table(comparison) if len(comparison) else "<p>No split has gold labels.</p>")
-    parts += ["<h2>Labeling sources (train split)</h2>", _table(summary)]
-    parts.append(_figure_tag(plot_lf_summary(summary, n_classes=len(_class_names(result))).figure))
-    gold_split = next(
-        (result.splits[s] for s in ("test", "valid", "train") if s in result.probs and result.splits[s].has_gold),
-        None,
-    )
-    if gold_split is not None:
-        parts += [
-            f"<h2>Calibration of the probabilistic labels ({gold_split.name})</h2>",
-            _figure_tag(_reliability_figure(gold_split.y, result.probs[gold_split.name], "reliability")),
-        ]
-        if gold_split.name in student_probs:
-            pred = student_probs[gold_split.name].argmax(axis=1)
-            parts += [
-                f"<h2>Student confusion matrix ({gold_split.name})</h2>",
-                _figure_tag(_confusion_figure(gold_split.y, pred, names, "student")),
-            ]
-    reports = result.metrics.get("llm_labelers") or {}
-    if reports:
-        parts += ["<h2>LLM labelers</h2>", _table(pd.DataFrame(reports).T)]
-    parts.append(error_slices_report_section(result))
-    timings = pd.DataFrame({"seconds": result.timings})
-    parts += ["<h2>Timings</h2>", _table(timings)]
-    body = "\n".join(parts)
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>weaklabel: {html.escape(config.name)}</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
-    )

@@ -4,6 +4,7 @@ Every function takes plain arrays (votes, predicted classes, gold labels, class 
 the static report (from a :class:`~weaklabel.run_result.RunResult` in memory) and the review
 app (from a run folder on disk) compute the same numbers the same way:
 
+- :func:`comparison_table` — accuracy and F1 per split and method;
 - :func:`split_coverage` — coverage and class balance per split, with a warning when they
   shift between splits (a split whose coverage falls from 0.52 to 0.30 is named);
 - :func:`class_report` — confusion matrix and per-class precision, recall and F1;
@@ -34,6 +35,7 @@ __all__ = [
     "COVERAGE_SHIFT",
     "SplitVotes",
     "class_report",
+    "comparison_table",
     "llm_quality",
     "source_examples",
     "split_coverage",
@@ -60,6 +62,18 @@ def _shares(labels: np.ndarray, cardinality: int) -> np.ndarray:
     known = labels[labels >= 0]
     counts = np.bincount(known, minlength=cardinality)[:cardinality].astype(np.float64)
     return counts / max(counts.sum(), 1.0)
+
+
+def comparison_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Accuracy and F1 of majority vote, the label model and the student on every gold split."""
+    rows = []
+    for split_name, scores in metrics.items():
+        if not isinstance(scores, dict) or "label_model" not in scores:
+            continue
+        for method in ("majority_vote", "label_model", "student"):
+            if method in scores:
+                rows.append({"split": split_name, "method": method, **scores[method]})
+    return pd.DataFrame(rows)
 
 
 def split_coverage(splits: Sequence[SplitVotes], class_names: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -140,7 +154,7 @@ def source_examples(
         "disagrees with the label model": np.flatnonzero(voted & (vote != predicted))[:limit],
     }
     if gold is not None:
-        found["wrong on labeled rows"] = np.flatnonzero(voted & (gold >= 0) & (vote != gold))[:limit]
+        found["is wrong on labeled rows"] = np.flatnonzero(voted & (gold >= 0) & (vote != gold))[:limit]
     return found
 
 

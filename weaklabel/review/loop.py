@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from weaklabel._json import json_safe
-from weaklabel.artifacts import comparison_table
 from weaklabel.exceptions import ReviewError
 from weaklabel.lf import ABSTAIN
 from weaklabel.review.labels import LabelStore
@@ -32,6 +31,7 @@ from weaklabel.review.queries import describe_rows
 from weaklabel.review.run_data import RunData
 from weaklabel.review.views import ErrorSliceCache, labeled_mask
 from weaklabel.run_result import Split
+from weaklabel.run_summary import comparison_table
 
 __all__ = ["ReviewSession"]
 

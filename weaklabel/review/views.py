@@ -15,7 +15,6 @@ import pandas as pd
 
 from weaklabel._json import json_safe
 from weaklabel.analysis import lf_summary
-from weaklabel.artifacts import comparison_table
 from weaklabel.exceptions import ReviewError
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
@@ -24,6 +23,7 @@ from weaklabel.review.run_data import RunData
 from weaklabel.run_summary import (
     SplitVotes,
     class_report,
+    comparison_table,
     llm_quality,
     source_examples,
     split_coverage,

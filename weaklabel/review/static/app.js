@@ -160,7 +160,7 @@ async function showSourceDetail(name, box) {
       el("h3", {}, "Prompt"), el("pre", { class: "code" }, d.llm.config.prompt)));
   }
   for (const [kind, rows] of Object.entries(d.examples)) {
-    parts.push(el("h3", {}, `Rows where it ${kind.replace("votes", "votes")}`),
+    parts.push(el("h3", {}, `Rows where it ${kind}`),
       rows.length ? rows.map((r) => rowCard(r)) : el("p", { class: "muted" }, "none"));
   }
   box.replaceChildren(...parts.flat(3));
