@@ -193,6 +193,7 @@ def test_label_store_round_trip_and_foreign_file(tmp_path):
         LabelStore(foreign)
 
 
+@pytest.mark.slow
 def test_labels_given_in_the_app_become_dev_labels_of_the_next_fit(run_dir, tmp_path, caplog):
     data = RunData.open(run_dir)
     splits = data.splits
@@ -226,6 +227,7 @@ def test_labels_given_in_the_app_become_dev_labels_of_the_next_fit(run_dir, tmp_
 
 
 # ---------------------------------------------------------------- label, suggest, refit
+@pytest.mark.slow
 def test_label_suggest_accept_refit(session):
     data = session.data
     valid = data.split_slice("valid")

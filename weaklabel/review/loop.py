@@ -29,7 +29,7 @@ from weaklabel.lf import ABSTAIN
 from weaklabel.review.labels import LabelStore
 from weaklabel.review.queries import describe_rows
 from weaklabel.review.run_data import RunData
-from weaklabel.review.views import ErrorSliceCache, labeled_mask
+from weaklabel.review.views import ErrorSliceCache, labeled_mask, overview, sources_table
 from weaklabel.run_result import Split
 from weaklabel.run_summary import comparison_table
 
@@ -57,6 +57,22 @@ class ReviewSession:
                 data.set_review(data.position(split, row_id), label)
             except ReviewError:
                 logger.warning("review: a stored label names row %r of %r, which this run lacks", row_id, split)
+        self.warm = threading.Event()
+        """Set once the pages' once-per-run numbers are computed (a background thread)."""
+        threading.Thread(target=self._warm_up, name="weaklabel-review-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """Compute the pages' once-per-run numbers in the background, so that the first
+        visit of each page is as fast as the next."""
+        try:
+            overview(self.data)
+            sources_table(self.data)
+            self.data.lower_texts()
+            self.slices.all()
+        except Exception:  # a page shows its own error when visited; warming up is best effort
+            logger.debug("review: warm-up failed", exc_info=True)
+        finally:
+            self.warm.set()
 
     # ------------------------------------------------------------ labels
     def label(self, split: str, row_id: str, label: str | None) -> dict[str, Any]:

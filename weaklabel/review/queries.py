@@ -76,7 +76,7 @@ def _source_mask(data: RunData, query: RowQuery) -> np.ndarray:
 def _text_mask(data: RunData, text: str) -> np.ndarray:
     import pyarrow.compute as pc
 
-    found = pc.match_substring(data.texts, text, ignore_case=True)
+    found = pc.match_substring(data.lower_texts(), text.lower())
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -134,13 +134,12 @@ def describe_rows(data: RunData, positions: np.ndarray) -> list[dict[str, Any]]:
     the sources' majority, and the student's class and probabilities."""
     positions = np.asarray(positions, dtype=np.int64)
     student = data.student_probs(positions)
-    split_names = data.split_of_names()
     rows = []
     for n, i in enumerate(positions):
         votes = data.votes[i]
         record: dict[str, Any] = {
             "position": int(i),
-            "split": str(split_names[i]),
+            "split": data.split_names[int(data.split_of[i])],
             "row_id": str(data.row_ids[i]),
             "text": data.text(int(i)),
             "gold": _name(data, int(data.gold[i])),

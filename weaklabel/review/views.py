@@ -29,7 +29,10 @@ from weaklabel.run_summary import (
     split_coverage,
 )
 
-__all__ = ["ErrorSliceCache", "labeled_mask", "overview", "source_detail", "sources_table"]
+__all__ = ["SLICE_ROWS", "ErrorSliceCache", "labeled_mask", "overview", "source_detail", "sources_table"]
+
+SLICE_ROWS = 5_000
+"""Labeled rows the error slices are looked for in (a seeded sample on larger runs)."""
 
 
 def _records(frame: pd.DataFrame, index_name: str) -> list[dict[str, Any]]:
@@ -67,7 +70,16 @@ def _label_model_warnings(data: RunData) -> list[str]:
 
 def overview(data: RunData) -> dict[str, Any]:
     """Scores per split and method, coverage and class balance per split with shift
-    warnings, the label model's estimator and warnings, and its per-class quality."""
+    warnings, the label model's estimator and warnings, and its per-class quality (computed
+    once per run; the count of labels given and the student's state are read each time)."""
+    if data._overview is None:
+        data._overview = _run_overview(data)
+    cached = data._overview
+    return {**cached, "reviewed": int((data.review != ABSTAIN).sum()),
+            "warnings": cached["warnings"] + ([data.student_error] if data.student_error else [])}
+
+
+def _run_overview(data: RunData) -> dict[str, Any]:
     splits = [
         SplitVotes(name, data.votes[data.split_slice(name)], data.predicted[data.split_slice(name)],
                    data.gold[data.split_slice(name)] if data.splits[name].has_gold else None)
@@ -90,8 +102,7 @@ def overview(data: RunData) -> dict[str, Any]:
         "student": data.config.student.kind,
         "scores": _records(comparison_table(data.metrics), "i") if data.metrics else [],
         "coverage": _records(coverage, "split"),
-        "warnings": shift_warnings + _label_model_warnings(data) + ([data.student_error] if data.student_error else []),
-        "reviewed": int((data.review != ABSTAIN).sum()),
+        "warnings": shift_warnings + _label_model_warnings(data),
     }
     gold_split = next((s for s in ("test", "valid") if s in data.split_names and data.splits[s].has_gold), None)
     if gold_split is not None:
@@ -111,37 +122,45 @@ def _source_kind(data: RunData, name: str) -> str:
     return "LF"
 
 
-def sources_table(data: RunData) -> list[dict[str, Any]]:
-    """One row per source: polarity by class name, coverage, overlaps and conflicts on the
-    train split, how often it differs from the label model there, and its accuracy on the
-    labeled rows."""
+def _train_summary(data: RunData) -> pd.DataFrame:
+    """Polarity, coverage, overlaps, conflicts and disagreement with the label model on the
+    train split: computed once per run (labels given in the app do not change them)."""
+    cached = getattr(data, "_train_summary", None)
+    if cached is not None:
+        return cached
     train = data.split_slice(data.split_names[0])
     L_train = LabelMatrix(data.votes[train], data.source_names, cardinality=data.cardinality,
                           class_names=data.class_names)
     summary = lf_summary(L_train)
+    votes, predicted = data.votes[train], data.predicted[train]
+    voted = votes != ABSTAIN
+    summary["disagrees_with_label_model"] = (voted & (votes != predicted[:, None])).sum(axis=0) / np.maximum(voted.sum(axis=0), 1)
+    data._train_summary = summary
+    return summary
+
+
+def sources_table(data: RunData) -> list[dict[str, Any]]:
+    """One row per source: polarity by class name, coverage, overlaps and conflicts on the
+    train split, how often it differs from the label model there, and its accuracy on the
+    labeled rows."""
+    summary = _train_summary(data)
     labeled, known = labeled_mask(data)
-    L_labeled = LabelMatrix(data.votes[labeled], data.source_names, cardinality=data.cardinality,
-                            class_names=data.class_names)
-    on_labeled = lf_summary(L_labeled, known[labeled]) if labeled.any() else None
-    votes_train, predicted_train = data.votes[train], data.predicted[train]
+    votes, gold = data.votes[labeled], known[labeled]
+    voted = votes != ABSTAIN
+    correct = (voted & (votes == gold[:, None])).sum(axis=0)
+    incorrect = voted.sum(axis=0) - correct
     rows = []
     for j, name in enumerate(data.source_names):
-        voted = votes_train[:, j] != ABSTAIN
         row = {
             "source": name,
             "kind": _source_kind(data, name),
             "polarity": [str(p) for p in summary.loc[name, "polarity"]],
-            "coverage": float(summary.loc[name, "coverage"]),
-            "overlaps": float(summary.loc[name, "overlaps"]),
-            "conflicts": float(summary.loc[name, "conflicts"]),
-            "disagrees_with_label_model": float((voted & (votes_train[:, j] != predicted_train)).sum() / max(voted.sum(), 1)),
+            **{key: float(summary.loc[name, key]) for key in ("coverage", "overlaps", "conflicts", "disagrees_with_label_model")},
         }
-        if on_labeled is not None:
-            row.update(
-                labeled_correct=int(on_labeled.loc[name, "correct"]),
-                labeled_incorrect=int(on_labeled.loc[name, "incorrect"]),
-                labeled_accuracy=float(on_labeled.loc[name, "emp_accuracy"]),
-            )
+        if labeled.any():
+            n = int(correct[j] + incorrect[j])
+            row.update(labeled_correct=int(correct[j]), labeled_incorrect=int(incorrect[j]),
+                       labeled_accuracy=float(correct[j] / n) if n else None)
         rows.append(row)
     return json_safe(rows)
 
@@ -195,6 +214,8 @@ class ErrorSliceCache:
         positions = np.flatnonzero(labeled)
         if len(positions) < 5:
             return []
+        if len(positions) > SLICE_ROWS:  # slices are patterns: a seeded sample finds them
+            positions = np.sort(np.random.default_rng(data.config.seed).choice(positions, SLICE_ROWS, replace=False))
         L = LabelMatrix(data.votes[positions], data.source_names, cardinality=data.cardinality,
                         class_names=data.class_names, index=positions)
         frame = pd.DataFrame({"text": [data.text(int(i)) for i in positions]}, index=positions)
