@@ -117,6 +117,13 @@ class LLMSettings(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     num_threads: int | None = Field(None, ge=1)
 
+    def __init__(self, **data: Any) -> None:
+        # pydantic's own message repeats every value given; ours never repeats one that may be a key
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise settings_error("", exc) from None
+
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
@@ -160,7 +167,7 @@ class LLMSettings(BaseModel):
         """``base`` with ``changes`` applied, validated; errors name ``owner`` and the setting."""
         values = {} if base is None else base.model_dump(exclude_unset=True)
         try:
-            return cls(**{**values, **changes})
+            return cls.model_validate({**values, **changes})
         except pydantic.ValidationError as exc:
             raise settings_error(owner, exc) from None
 
@@ -178,5 +185,6 @@ def settings_error(owner: str, exc: pydantic.ValidationError) -> ConfigError:
         value = err.get("input")
         secret = where in _SECRET_FIELDS or looks_like_secret(str(value)) or err["type"] == "extra_forbidden"
         shown = "" if secret or where == "settings" else f" (got {value!r:.80})"
-        lines.append(f"LLM labeler {owner!r}: {'parameter ' + where if where != 'settings' else 'settings'}: {message}{shown}")
+        who = f"LLM labeler {owner!r}" if owner else "LLM settings"
+        lines.append(f"{who}: {'parameter ' + where if where != 'settings' else 'settings'}: {message}{shown}")
     return ConfigError("\n".join(lines))
