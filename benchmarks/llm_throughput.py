@@ -206,7 +206,9 @@ data, _, _ = load_wrench(sys.argv[2], "test")
 data = data.iloc[:int(sys.argv[4])]
 options = json.loads(sys.argv[5])
 start = time.perf_counter()
-LocalModel.load(dtype=options.get("dtype", "float32"))
+import weaklabel.llm.local as local
+resolve = getattr(local, "resolve_dtype", lambda dtype: "float32")  # the baseline had no "auto"
+LocalModel.load(dtype=resolve(options.get("dtype", "auto")))
 load = time.perf_counter() - start
 lab = LLMLabeler("smol", {prompt!r}, {labels!r}, backend="local", cache_path=sys.argv[3], **options)
 start = time.perf_counter()
@@ -234,7 +236,7 @@ def measure_local(rows_n: int, repeats: int, baseline: str | None) -> pd.DataFra
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        variants = {"current (defaults)": (ROOT, {})}
+        variants = {"current, dtype='float32'": (ROOT, {"dtype": "float32"}), "current (defaults: dtype='auto')": (ROOT, {})}
         if baseline:
             variants[f"{baseline} (float32, batch 8)"] = (baseline_tree(baseline, tmp_path / "baseline"), {})
         reference = None
@@ -248,6 +250,7 @@ def measure_local(rows_n: int, repeats: int, baseline: str | None) -> pd.DataFra
                     "code": name, "repeat": repeat, "rows": rows_n, "seconds": result["seconds"],
                     "rows/s": rows_n / result["seconds"], "load s": result["load"],
                     "AUC": roc_auc_score(y, scores), "max |score - first|": float(np.abs(scores - reference).max()),
+                    "correlation with first": float(np.corrcoef(scores, reference)[0, 1]),
                 }
                 records.append(record)
                 print({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()}, flush=True)
@@ -280,7 +283,8 @@ def main() -> None:
         tables["endpoint runs"] = raw.round(3)
     if "local" in args.parts:
         raw = measure_local(args.local_rows, args.repeats, args.baseline or None)
-        agg = {"rows/s": "median", "seconds": "median", "load s": "median", "AUC": "first", "max |score - first|": "max"}
+        agg = {"rows/s": "median", "seconds": "median", "load s": "median", "AUC": "first",
+               "max |score - first|": "max", "correlation with first": "min"}
         tables["local model"] = raw.groupby("code", sort=False).agg(agg).round(4)
         tables["local runs"] = raw.round(4)
     write_results("llm_throughput", tables, "\n".join(notes), rows=args.rows, baseline=args.baseline)

@@ -151,16 +151,18 @@ class LLMCache:
                 (key, kind, message[:500], labeler, model, time.time()),
             )
 
-    def put(self, key: str, record: Mapping[str, Any], *, labeler: str = "", model: str = "") -> None:
+    def put(self, key: str, record: Mapping[str, Any], *, labeler: str = "", model: str = "",
+            clear_failure: bool = False) -> None:
         """Store one answer now. An answer already stored under ``key`` is kept (it was paid
-        first); a refusal recorded for ``key`` by an earlier run is dropped."""
+        first); ``clear_failure`` drops a refusal an earlier run recorded for ``key``."""
         conn = self._connect()
         with self._errors():
             conn.execute(
                 "INSERT OR IGNORE INTO answers (key, record, labeler, model, created) VALUES (?, ?, ?, ?, ?)",
                 (key, json.dumps(record, ensure_ascii=False), labeler, model, time.time()),
             )
-            conn.execute("DELETE FROM failures WHERE key = ?", (key,))
+            if clear_failure:
+                conn.execute("DELETE FROM failures WHERE key = ?", (key,))
 
     def put_many(self, items: Sequence[tuple[str, Mapping[str, Any]]], *, labeler: str = "", model: str = "") -> None:
         """Store several answers in one transaction (the local backend commits per batch)."""

@@ -35,8 +35,9 @@ Renderer = Callable[[pd.DataFrame], list[list[dict[str, str]]]]
 class Collector:
     """Receives a backend's outcomes: stores answers at once, counts the rest."""
 
-    def __init__(self, name: str, cache: LLMCache | None, report: LLMReport, bar: tqdm) -> None:
+    def __init__(self, name: str, cache: LLMCache | None, report: LLMReport, bar: tqdm, retrying: bool = False) -> None:
         self.name, self.cache, self.report, self.bar = name, cache, report, bar
+        self.retrying = retrying  # refusals recorded earlier are being asked again: clear them on an answer
         self.fresh: dict[str, dict[str, Any]] = {}
         self.refused: dict[str, str] = {}
         self.failed: dict[str, str] = {}
@@ -45,7 +46,7 @@ class Collector:
     def store(self, items: Sequence[tuple[str, dict[str, Any]]], model: str) -> None:
         if self.cache is not None:
             if len(items) == 1:
-                self.cache.put(items[0][0], items[0][1], labeler=self.name, model=model)
+                self.cache.put(items[0][0], items[0][1], labeler=self.name, model=model, clear_failure=self.retrying)
             else:
                 self.cache.put_many(items, labeler=self.name, model=model)
         for key, record in items:
@@ -147,7 +148,7 @@ class AnswerFetcher:
             rng = np.random.default_rng(self.settings.seed)
             missing = [missing[i] for i in rng.permutation(len(missing))]
         with tqdm(total=len(missing), desc=f"LLM {self.name}", unit="rows", disable=not progress or not missing) as bar:
-            collector = Collector(self.name, cache, report, bar)
+            collector = Collector(self.name, cache, report, bar, retrying=self.settings.retry_failed)
             if missing:
                 jobs = [Job(key, messages[key]) for key in missing]
                 self.backend.fetch(jobs, decoder, collector, max_cost=max_cost)

@@ -14,7 +14,12 @@ turns the difference into a vote with a threshold calibrated on labeled dev rows
 Why it is fast enough on two cores: the instruction comes first and the row's text last,
 so the prompt's shared prefix is computed once, its key/value cache is reused, and rows
 run in length-sorted batches of 8 after it (about 4x faster than full prompts one by one,
-with the same scores to ~1e-5). The loaded model is kept per process (loading takes ~20 s).
+with the same scores to ~1e-5). Four fifths of the time is matrix products, so the dtype
+decides the speed: ``dtype="auto"`` computes in bfloat16 where the CPU multiplies it
+natively (AVX512-BF16 or AMX on x86, BF16 on Arm; measured here: the products twice as
+fast, the whole scoring 1.9x, the ranking of rows the same within noise), and in float32
+elsewhere (emulated bfloat16 was 5x *slower* on an AVX2 machine). The loaded model is kept
+per process (loading takes ~20 s).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +39,7 @@ import numpy as np
 
 from weaklabel.llm.prompts import PromptTemplate
 
-__all__ = ["LocalModel", "default_local_model", "local_model_id", "resolve_dtype"]
+__all__ = ["LocalModel", "default_local_model", "local_model_id", "native_bf16", "resolve_dtype"]
 
 logger = logging.getLogger("weaklabel.llm")
 
@@ -75,9 +81,22 @@ def _resolve(model: str | Path | None) -> tuple[Path, str | None]:
     )
 
 
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX on x86, BF16 on Arm)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    found = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text, flags=re.MULTILINE)
+    return bool(found and set(found.group(1).split()) & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def resolve_dtype(dtype: str) -> str:
-    """The torch dtype to compute in: ``"auto"`` is float32 (see the module docstring)."""
-    return "float32" if dtype == "auto" else dtype
+    """The torch dtype to compute in: ``"auto"`` is bfloat16 where the CPU multiplies it
+    natively (about twice as fast, the same ranking), else float32 (see the module docstring)."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if native_bf16() else "float32"
 
 
 def local_model_id(model: str | Path | None, dtype: str) -> str:

@@ -112,7 +112,7 @@ class LLMSettings(BaseModel):
     cache_path: Path | None = None
     use_cache: bool = True
 
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(8, ge=1)
     max_new_tokens: int = Field(4, ge=1)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     num_threads: int | None = Field(None, ge=1)
