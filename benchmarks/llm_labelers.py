@@ -239,8 +239,9 @@ def selection_parts(parts: list[str]) -> None:
     from benchmarks.llm_selection import TASKS, bias_rows, fewshot_rows
 
     notes = (
-        "SmolLM2-135M-Instruct in-process (float32), label-word log-probabilities; test rows and valid rows "
-        "sampled with seed 0 (YouTube 250/120, SMS 200/200, TREC 200/200). Timings on a shared 2-core machine."
+        "SmolLM2-135M-Instruct in-process (dtype='auto': bfloat16 on this CPU), label-word log-probabilities; "
+        "test rows and valid rows sampled with seed 0 (YouTube 250/120, SMS 200/200, TREC 200/200; the few-shot "
+        "table uses 150 of those test rows). Timings on a shared 2-core machine."
     )
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "llm.sqlite"

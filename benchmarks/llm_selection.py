@@ -9,7 +9,7 @@ as the reference that needs labeled rows — offsets calibrated on the valid spl
 and SMS (2 classes) and TREC (6 classes), test split; one set of scores per dataset, so
 the rules differ only in how they read it.
 
-**Few-shot examples** (``fewshot``): k = 4 examples per prompt from the same labeled pool
+**Few-shot examples** (``fewshot``, 150 test rows per dataset): k = 4 examples per prompt from the same labeled pool
 (half of the valid split), chosen once at random, class by class (``"random"``), per row
 as the nearest pool rows by MiniLM similarity (``"nearest"``), or per row by max-marginal
 relevance (``"mmr"``); zero-shot beside them. Every variant is calibrated on the other
@@ -60,9 +60,10 @@ TASKS = {
 }
 
 
-def load_task(name: str, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
-    """Test rows and valid rows (seeded samples of the sizes in :data:`TASKS`)."""
-    n_test, n_dev = TASKS[name]["rows"]
+def load_task(name: str, seed: int = 0, n_test: int | None = None) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """Test rows and valid rows (seeded samples of the sizes in :data:`TASKS`, or ``n_test`` test rows)."""
+    default_test, n_dev = TASKS[name]["rows"]
+    n_test = n_test or default_test
     test, _, y = load_wrench(SHARED_DATA / name, "test")
     dev, _, y_dev = load_wrench(SHARED_DATA / name, "valid")
     rng = np.random.default_rng(seed)
@@ -102,10 +103,11 @@ def bias_rows(name: str, cache: Path) -> list[dict]:
     return rows
 
 
-def fewshot_rows(name: str, cache: Path, k: int = 4) -> list[dict]:
-    """One row per few-shot selection on one dataset."""
+def fewshot_rows(name: str, cache: Path, k: int = 4, n_test: int = 150) -> list[dict]:
+    """One row per few-shot selection on one dataset (``n_test`` test rows: every row's
+    prompt carries its own examples, about five times the work of a zero-shot row)."""
     task = TASKS[name]
-    test, y, dev, y_dev = load_task(name)
+    test, y, dev, y_dev = load_task(name, n_test=n_test)
     half = np.arange(len(dev)) % 2 == 0
     pool, y_pool, calib, y_calib = dev[half], y_dev[half], dev[~half], y_dev[~half]
     variants = {"zero-shot": {}, **{f"{k}-shot {m}": {"few_shot": k, "few_shot_selection": m} for m in ("random", "nearest", "mmr")}}

@@ -25,6 +25,8 @@ PROMPT = (
     "What kind of answer does this question ask for? Answer with one word: description, entity, "
     "human, abbreviation, location or number.\n\nQuestion: {text}"
 )
+WORDS_TO_NAMES = {"description": "DESC", "entity": "ENTY", "human": "HUM", "abbreviation": "ABBR",
+                  "location": "LOC", "number": "NUM"}
 CUES = [("human", ("who ", "whom ")), ("location", ("where ", "what country", "what city")),
         ("number", ("how many", "how much", "when ", "what year", "how long")),
         ("abbreviation", ("stand for", "abbreviation")), ("description", ("why ", "how do", "how can", "what does"))]
@@ -85,9 +87,7 @@ def test_six_classes_bias_corrected_without_labels_and_calibrated_within_the_bud
 
 
 def test_class_names_in_the_label_map_resolve_against_the_task(trec, tmp_path):
-    names = {"description": "DESC", "entity": "ENTY", "human": "HUM", "abbreviation": "ABBR",
-             "location": "LOC", "number": "NUM"}
-    labeler = LLMLabeler("trec_llm", PROMPT, names, model="fake-model", base_url="http://127.0.0.1:9/v1")
+    labeler = LLMLabeler("trec_llm", PROMPT, WORDS_TO_NAMES, model="fake-model", base_url="http://127.0.0.1:9/v1")
     with pytest.raises(ValueError, match=r"call validate\(class_names=\.\.\.\)"):
         labeler.vote_groups  # noqa: B018
     labeler.validate(class_names=["DESC", "ENTY", "HUM", "ABBR", "LOC", "NUM"], columns=["text"])
@@ -150,8 +150,7 @@ def test_a_label_map_outside_the_classes_fails_before_any_request(tmp_path, wren
 
 @pytest.mark.slow
 def test_class_names_in_the_config_label_map_and_a_typo_in_its_options(tmp_path, wrench_dir):
-    names = {"description": "DESC", "entity": "ENTY", "human": "HUM", "abbreviation": "ABBR",
-             "location": "LOC", "number": "NUM"}
+    names = WORDS_TO_NAMES
     with FakeOpenAIServer(answer=biased_answer) as srv:
         typo = _fit(tmp_path, _config(tmp_path, wrench_dir, srv.base_url, options={"temprature": 0.2}))
         unknown = _fit(tmp_path, _config(tmp_path, wrench_dir, srv.base_url, labels={**names, "other": "MISC"}))
@@ -160,3 +159,12 @@ def test_class_names_in_the_config_label_map_and_a_typo_in_its_options(tmp_path,
     assert unknown.returncode == 2 and "['MISC'], which are not classes of this task" in unknown.stderr
     assert sent == 0
 
+
+
+def test_the_bundled_trec_sample():
+    from weaklabel.data import load_trec_questions
+
+    data = load_trec_questions()
+    assert data.groupby("split").size().to_dict() == {"test": 300, "train": 400, "valid": 150}
+    assert set(data["label"]) == set(WORDS_TO_NAMES.values()) and not data["text"].duplicated().any()
+    assert len(load_trec_questions("valid")) == 150
