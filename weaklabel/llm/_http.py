@@ -1,9 +1,9 @@
 """What an HTTP answer means for a labeling run: retry, refuse the row, stop, or use it.
 
 Pure functions over status codes, headers and bodies, so each rule is testable alone:
-:func:`classify_status` sorts an error status, :func:`read_answer` turns a 200 body into
+``classify_status`` sorts an error status, ``read_answer`` turns a 200 body into
 the record the cache keeps (a body that fits no chat completion is an unparsable answer,
-never a crash), :func:`redact` keeps keys out of every message.
+never a crash), ``redact`` keeps keys out of every message.
 """
 
 from __future__ import annotations

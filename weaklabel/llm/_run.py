@@ -1,4 +1,4 @@
-"""One :meth:`ChatClient.run`: the work queue, the ramp, retry timers, the breaker, the stall watch.
+"""One ``ChatClient.run``: the work queue, the ramp, retry timers, the breaker, the stall watch.
 
 ``max_concurrency`` workers take ``(priority, position, attempt)`` items from a priority
 queue: retries (0) before first attempts (1), so rows waiting on a retry finish early
@@ -7,7 +7,7 @@ back by a timer after its backoff, so the waiting row holds no worker.
 
 Until the endpoint has answered once (any answer, or a 429/5xx: it knows the key and the
 model), only the first worker sends, so a wrong key or model name costs one request. If
-the first :data:`BREAKER` requests are all refused and none answered, the requests
+the first ``BREAKER`` requests are all refused and none answered, the requests
 themselves are wrong (a bad parameter), not the rows: the run stops, and those refusals
 are not recorded against the rows.
 """
@@ -56,7 +56,7 @@ class TokenBucket:
 
 
 class Run:
-    """The state of one run; :meth:`execute` drives it."""
+    """The state of one run; ``execute`` drives it."""
 
     def __init__(
         self, owner: ChatClient, client: Any, key: str, requests: Sequence[ChatRequest], events: RunEvents

@@ -1,13 +1,13 @@
 """Backends: who answers the prompts. One protocol, two implementations.
 
-- :class:`OpenAIBackend`: any OpenAI-compatible endpoint, through
-  :class:`~weaklabel.llm.client.ChatClient` (concurrency, retries, deadlines, a cost budget).
-- :class:`LocalBackend`: a causal LM in-process (:mod:`weaklabel.llm.local`), no key, no
+- ``OpenAIBackend``: any OpenAI-compatible endpoint, through
+  ``ChatClient`` (concurrency, retries, deadlines, a cost budget).
+- ``LocalBackend``: a causal LM in-process (``weaklabel.llm.local``), no key, no
   server; the default is SmolLM2-135M-Instruct.
 
 A backend gets the jobs a labeler could not find in its cache (a cache key and the chat
-messages each) and a :class:`~weaklabel.llm.decoding.Decoder` saying what to ask for, and
-reports every outcome to a :class:`Sink` the moment it happens: answers are stored
+messages each) and a ``Decoder`` saying what to ask for, and
+reports every outcome to a ``Sink`` the moment it happens: answers are stored
 before anything else can go wrong.
 """
 
@@ -138,7 +138,7 @@ class _Events:
 
 
 class LocalBackend:
-    """A causal LM run in-process with transformers (see :mod:`weaklabel.llm.local`)."""
+    """A causal LM run in-process with transformers (see ``weaklabel.llm.local``)."""
 
     endpoint = "local"
 

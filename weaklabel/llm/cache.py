@@ -57,12 +57,12 @@ def cache_key(**parts: Any) -> str:
 
 
 class LLMCache:
-    """Answers keyed by :func:`cache_key`, in a SQLite file shared by threads and processes.
+    """Answers keyed by ``cache_key``, in a SQLite file shared by threads and processes.
 
     Parameters
     ----------
     path
-        The SQLite file (created with its folder). ``None``: :func:`default_cache_path`.
+        The SQLite file (created with its folder). ``None``: ``default_cache_path``.
     timeout
         Seconds to wait for another process's write lock before failing.
     """

@@ -2,14 +2,14 @@
 
 A small model's raw preference among answer words is biased (SmolLM2 prefers "spam" for
 almost every comment, and one of six question types for every question), but the
-*differences* between the words' log-probabilities still rank rows. A :class:`VoteRule`
+*differences* between the words' log-probabilities still rank rows. A ``VoteRule``
 turns a row's per-class scores into a vote:
 
 - **two votes** (two classes, or a class and ABSTAIN for an aspect prompt): the first vote
-  where its score minus the second's exceeds a threshold. :func:`best_threshold` picks
+  where its score minus the second's exceeds a threshold. ``best_threshold`` picks
   the threshold that maximises a metric on labeled dev rows (one vectorised pass over the
   sorted scores).
-- **k votes**: the argmax of the scores plus one offset per class. :func:`fit_offsets`
+- **k votes**: the argmax of the scores plus one offset per class. ``fit_offsets``
   fits the offsets on labeled dev rows by maximum likelihood (a multinomial logit with
   only intercepts: convex, so the fit is unique), lightly shrunk towards zero.
 

@@ -54,9 +54,7 @@ from weaklabel.exceptions import (
     LLMAuthError,
     LLMError,
     LLMNotFoundError,
-    LLMResponseError,
     LLMStatusError,
-    LLMTransportError,
     LLMUnsupportedError,
 )
 from weaklabel.llm._http import (
@@ -73,16 +71,7 @@ from weaklabel.llm._run import Run
 from weaklabel.llm.settings import LLMSettings
 from weaklabel.llm.transport import LeanTransport, proxies_configured
 
-__all__ = [
-    "ChatClient",
-    "ChatRequest",
-    "LLMError",
-    "LLMResponseError",
-    "LLMStatusError",
-    "LLMTransportError",
-    "RunEvents",
-    "run_sync",
-]
+__all__ = ["ChatClient", "ChatRequest", "RunEvents", "RunStats", "http_client_for", "run_sync"]
 
 T = TypeVar("T")
 _NO_KEY = "no-key-needed"
@@ -142,7 +131,7 @@ class RunStats:
 
 
 class _Callbacks:
-    """The simple :meth:`ChatClient.fetch`: answers to a callback, failures into a dict."""
+    """The simple ``ChatClient.fetch``: answers to a callback, failures into a dict."""
 
     def __init__(self, on_answer: Callable[[int, dict[str, Any]], None], failures: dict[int, str]) -> None:
         self.on_answer, self.failures = on_answer, failures
@@ -215,7 +204,7 @@ class ChatClient:
 
     # ------------------------------------------------------------ one request
     async def send(self, client: Any, request: ChatRequest, key: str) -> Outcome:
-        """One attempt, sorted into an :class:`Outcome` (fatal errors raise)."""
+        """One attempt, sorted into an ``Outcome`` (fatal errors raise)."""
         import openai
 
         self.stats.requests_sent += 1
@@ -257,7 +246,7 @@ class ChatClient:
     async def run(self, requests: Sequence[ChatRequest], events: RunEvents) -> None:
         """Fetch ``requests``, reporting each outcome to ``events``.
 
-        Raises :class:`LLMStatusError` (or a subclass) on a run-level error, after
+        Raises ``LLMStatusError`` (or a subclass) on a run-level error, after
         cancelling the requests in flight; answers that arrived before are already stored.
         """
         import openai
@@ -286,7 +275,7 @@ def http_client_for(openai: Any, settings: LLMSettings, on_resend: Callable[[], 
 
     The openai client's own (proxies and TLS as the environment configures them), with a
     connection per concurrent request and the settings' deadlines; or, with
-    ``transport="lean"`` and no proxy, the same client over :class:`LeanTransport`.
+    ``transport="lean"`` and no proxy, the same client over ``LeanTransport``.
     """
     httpx = httpx_flavour(openai)
     timeout = httpx.Timeout(settings.timeout, connect=min(settings.connect_timeout, settings.timeout))

@@ -1,12 +1,12 @@
 """Decoders: one per decoding mode, each saying what to ask a backend and how to read its answers.
 
-- :class:`LogprobDecoder` (``"logprobs"``): the log-probability of every answer word at the
+- ``LogprobDecoder`` (``"logprobs"``): the log-probability of every answer word at the
   answer position — from ``top_logprobs`` on an endpoint, computed exactly in-process by
   the local backend. Answers without usable log-probabilities fall back to their text.
-- :class:`JsonDecoder` (``"json"``): structured output (``response_format`` with a JSON
+- ``JsonDecoder`` (``"json"``): structured output (``response_format`` with a JSON
   schema whose ``label`` must be an answer word), then the object's label.
-- :class:`TextDecoder` (``"text"``): free generation, parsed tolerantly
-  (:mod:`weaklabel.llm.parsing`).
+- ``TextDecoder`` (``"text"``): free generation, parsed tolerantly
+  (``weaklabel.llm.parsing``).
 
 A decoder reads *records*, the parts of an answer the cache keeps (``text``,
 ``top_logprobs`` or ``word_logprobs``, token counts). Its request parameters are part of
@@ -31,7 +31,7 @@ OnBatch = Callable[[np.ndarray, Any], None]
 
 
 class Decoder:
-    """What to ask for and how to read it; subclasses fix :attr:`mode`."""
+    """What to ask for and how to read it; subclasses fix ``mode``."""
 
     mode: ClassVar[Decoding]
     default_max_tokens: ClassVar[int]
@@ -171,7 +171,7 @@ class SetDecoder(Decoder):
     """Answers naming a set of labels (multi-label prompts), as text or as JSON.
 
     ``"json"`` asks for ``{"labels": [...]}`` with every item one of the labels; either way
-    the answer is read by a :class:`~weaklabel.llm.label_sets.LabelSetParser`.
+    the answer is read by a ``LabelSetParser``.
     """
 
     default_max_tokens = 40

@@ -1,9 +1,9 @@
 """From rows to answer records: budget, cache keys, cache lookup, the backend, collecting.
 
-:class:`AnswerFetcher` does one labeling (or calibration) pass for a labeler: it picks the
+``AnswerFetcher`` does one labeling (or calibration) pass for a labeler: it picks the
 rows inside the budget, renders their prompts, looks their keys up in the cache (answers,
 and refusals recorded by earlier runs), sends the rest to the backend, and collects every
-outcome through a :class:`Collector`, which stores each answer the moment it arrives.
+outcome through a ``Collector``, which stores each answer the moment it arrives.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A fixed set of examples shows every row the same few cases; examples that resemble the
 row show the model how rows *like this one* are labeled (Liu et al. 2022, "What makes
-good in-context examples for GPT-3?"). :class:`SimilarExamples` embeds the labeled pool
+good in-context examples for GPT-3?"). ``SimilarExamples`` embeds the labeled pool
 and each row with all-MiniLM-L6-v2 (mean-pooled, unit length), and picks ``k`` examples
 per row:
 
@@ -44,7 +44,7 @@ def _encoder_id(path: Path) -> str:
 def embed_texts(texts: Sequence[str], *, cache: Any = None, encoder: str | Path | None = None) -> np.ndarray:
     """Unit-length MiniLM embeddings of ``texts``, ``(len(texts), dim)`` float32.
 
-    ``cache`` (an :class:`~weaklabel.llm.LLMCache`) keeps them between runs.
+    ``cache`` (an ``LLMCache``) keeps them between runs.
     """
     from weaklabel.students._encoder import import_torch, resolve_encoder
 

@@ -3,14 +3,14 @@
 Multi-label prompts ("which of these aspects does the review mention?") are answered
 with a list: ``"food, service"``, ``'["food", "price"]'``, ``{"labels": ["staff"]}``, a
 bulleted or numbered list, option codes (``"AJ, T, AH"`` for a multiple-choice prompt),
-a sentence naming the labels, or ``"none"``. :class:`LabelSetParser` maps each answer to
+a sentence naming the labels, or ``"none"``. ``LabelSetParser`` maps each answer to
 the labels it names (an empty list for an explicit "none"), or to ``None`` when it names
 nothing it knows — an unparsable answer, which becomes ABSTAIN on every label rather
 than "absent everywhere". Items it does not know (a truncated ``"GADG"``) are dropped,
 and counted.
 
-:func:`set_votes` turns parsed sets into the ``(rows, labels)`` PRESENT/ABSENT/ABSTAIN
-matrix the multi-label label models read; :class:`~weaklabel.llm.LLMLabelSetLabeler`
+``set_votes`` turns parsed sets into the ``(rows, labels)`` PRESENT/ABSENT/ABSTAIN
+matrix the multi-label label models read; ``LLMLabelSetLabeler``
 asks the prompt and returns the parsed sets.
 
 Examples
@@ -110,7 +110,7 @@ class LabelSetParser:
         return self.read(answer).labels
 
     def read(self, answer: Any) -> ParsedSet:
-        """Like :meth:`parse`, also returning the items that named no label."""
+        """Like ``parse``, also returning the items that named no label."""
         if not isinstance(answer, str) or not answer.strip():
             return ParsedSet(None, [])
         items = _json_items(answer.strip())

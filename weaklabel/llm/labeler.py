@@ -1,20 +1,20 @@
 """LLMLabeler: a prompt as a labeling function, with its votes in the same label matrix.
 
-An :class:`LLMLabeler` is a :class:`~weaklabel.lf.BatchLabelingFunction`, so
+An ``LLMLabeler`` is a ``BatchLabelingFunction``, so
 ``apply_lfs([*lfs, labeler], df)`` runs it next to hand-written LFs. Several prompts are
 several labelers; the label model then learns how good each prompt is.
 
-It only wires the parts together: the settings (:class:`~weaklabel.llm.LLMSettings`, one
-validated object), a backend (:mod:`weaklabel.llm.backends`: an OpenAI-compatible
+It only wires the parts together: the settings (``LLMSettings``, one
+validated object), a backend (``weaklabel.llm.backends``: an OpenAI-compatible
 endpoint, or a model in-process), a decoder per decoding mode
-(:mod:`weaklabel.llm.decoding`), the answer fetcher with its cache
-(:mod:`weaklabel.llm.fetching`) and a vote rule (:mod:`weaklabel.llm.calibration`).
+(``weaklabel.llm.decoding``), the answer fetcher with its cache
+(``weaklabel.llm.fetching``) and a vote rule (``weaklabel.llm.calibration``).
 
 Decoding modes (``decoding=``):
 
 - ``"logprobs"`` (default): score the answer words by their log-probability at the
   answer position. With two votes the vote is the first whose words win by more than a
-  threshold calibrated on labeled dev rows (:meth:`LLMLabeler.calibrate`); with more, the
+  threshold calibrated on labeled dev rows (``LLMLabeler.calibrate``); with more, the
   class with the highest score plus a per-class offset (fitted on labeled dev rows, or a
   bias correction without them). Answers without usable log-probabilities fall back to
   parsing their text.
@@ -22,11 +22,11 @@ Decoding modes (``decoding=``):
 
 Rows whose answer names no class, rows that failed every retry or that the endpoint
 refused, rows outside the budget and rows with no value in any prompt field vote ABSTAIN;
-:attr:`LLMLabeler.report_` counts each kind.
+``LLMLabeler.report_`` counts each kind.
 
 Examples
 --------
-Any OpenAI-compatible server (see :mod:`weaklabel.llm.client` for vLLM, Ollama, llama.cpp)::
+Any OpenAI-compatible server (see ``weaklabel.llm.client`` for vLLM, Ollama, llama.cpp)::
 
     spam = LLMLabeler(
         "llm_spam", "Is this comment spam or ham? Answer spam or ham.\\n\\n{text}",
@@ -81,13 +81,13 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
     name
         Unique name of the source (its column in the label matrix).
     prompt
-        A :class:`PromptTemplate` or a template string over the row's columns (``{text}``).
+        A ``PromptTemplate`` or a template string over the row's columns (``{text}``).
     labels
         Answer word -> vote, e.g. ``{"spam": 1, "ham": 0}``, or ``{"yes": 1, "no": ABSTAIN}``
         for an aspect prompt; a vote may be a class name (``{"spam": "SPAM"}``), resolved
-        by :meth:`validate` against the class names. Several words may share a vote.
+        by ``validate`` against the class names. Several words may share a vote.
     settings
-        An :class:`LLMSettings`; ``**options`` (the same names, e.g. ``model="gpt-4o-mini"``,
+        An ``LLMSettings``; ``**options`` (the same names, e.g. ``model="gpt-4o-mini"``,
         ``backend="local"``, ``max_rows=300``) override its fields.
     calibration
         Labeled dev rows ``(data, y)`` to calibrate on before the first labeling run
@@ -99,7 +99,7 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
     Attributes
     ----------
     rule_ : VoteRule
-        How scores become votes, after :meth:`calibrate` (or the bias correction).
+        How scores become votes, after ``calibrate`` (or the bias correction).
     threshold_, calibration_score_ : float
         The calibrated two-vote threshold and the metric on the dev rows at it.
     report_ : LLMReport
@@ -309,7 +309,7 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
 
     # ------------------------------------------------------------ scores and calibration
     def group_scores(self, data: pd.DataFrame, *, progress: bool = True) -> np.ndarray:
-        """Log-probability of each vote's answer words per row, columns in :attr:`vote_groups`
+        """Log-probability of each vote's answer words per row, columns in ``vote_groups``
         order (NaN where no log-probabilities came back). Not limited by the budgets."""
         if self.decoding_ != "logprobs":
             raise ConfigError(f"LLM labeler {self.name!r}: scores need decoding='logprobs', not {self.decoding_!r}")

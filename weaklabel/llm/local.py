@@ -128,7 +128,7 @@ def _default_threads() -> int:
 
 @contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` torch threads here (default: :func:`_default_threads`), then restore."""
+    """Use ``n`` torch threads here (default: ``_default_threads``), then restore."""
     import torch
 
     wanted = n or _default_threads()
@@ -143,7 +143,7 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 
 class LocalModel:
-    """A causal LM and its tokenizer, loaded once per process. Use :meth:`load`."""
+    """A causal LM and its tokenizer, loaded once per process. Use ``load``."""
 
     def __init__(self, model: Any, tokenizer: Any, name: str) -> None:
         self.model = model
@@ -287,7 +287,7 @@ class LocalModel:
     ) -> np.ndarray:
         """``log P(word | prompt)`` for every row and answer word, shape ``(rows, words)``.
 
-        A word's probability is the product over its tokens (:meth:`word_sequences`).
+        A word's probability is the product over its tokens (``word_sequences``).
         ``on_batch(positions, scores)`` sees every finished batch (to commit it to the cache).
         """
         import torch
@@ -337,7 +337,7 @@ class LocalModel:
         num_threads: int | None = None,
         on_batch: Callable[[np.ndarray, list[str]], None] | None = None,
     ) -> list[str]:
-        """Greedy answers (free generation), reusing the shared prefix like :meth:`score_words`."""
+        """Greedy answers (free generation), reusing the shared prefix like ``score_words``."""
         import torch
 
         answers = [""] * len(suffixes)

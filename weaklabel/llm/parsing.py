@@ -44,8 +44,8 @@ class AnswerParser:
     """Map free-text or JSON answers to votes through ``labels`` (answer word -> vote).
 
     Votes are class indices or ``-1`` (ABSTAIN, e.g. ``{"yes": 1, "no": -1}`` for an
-    aspect prompt). :meth:`match` tells which answer word an answer names (``None`` when
-    it names none, i.e. it is unparsable); :meth:`vote` maps that to the vote.
+    aspect prompt). ``match`` tells which answer word an answer names (``None`` when
+    it names none, i.e. it is unparsable); ``vote`` maps that to the vote.
     """
 
     def __init__(self, labels: Mapping[str, int]) -> None:

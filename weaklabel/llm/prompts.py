@@ -1,6 +1,6 @@
 """Prompt templates: zero-shot, few-shot, instruction variants and aspect prompts.
 
-A :class:`PromptTemplate` is a ``str.format`` template over a row's columns (``{text}``)
+A ``PromptTemplate`` is a ``str.format`` template over a row's columns (``{text}``)
 that renders to chat messages. It carries a content hash (template, system message and
 few-shot examples), so the cache keys of one prompt change when, and only when, that
 prompt is edited.
@@ -83,7 +83,7 @@ class PromptTemplate:
     examples
         Few-shot examples as ``(fields, answer)`` pairs; each is rendered as a user turn
         (this template over ``fields``) followed by an assistant turn (``answer``). Prefer
-        :meth:`few_shot`, which draws them from labeled rows with a seed.
+        ``few_shot``, which draws them from labeled rows with a seed.
     name
         A short human label used in reports (defaults to the start of the template).
     """

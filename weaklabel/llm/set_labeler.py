@@ -4,12 +4,12 @@ The other way to ask an LLM about several labels is one aspect prompt per label
 (``LLMLabeler.aspect(..., yes=PRESENT, no=ABSENT)``): precise, but one request per label
 and row. A set prompt asks once per row ("Which of these aspects does the review
 mention: food, service, price...?") and its answer is parsed into the labels it names
-(:class:`~weaklabel.llm.label_sets.LabelSetParser`). Answers are cached, retried and
+(``LabelSetParser``). Answers are cached, retried and
 budgeted like every LLM labeler's.
 
-:meth:`LLMLabelSetLabeler.apply_batch` returns one entry per row — the list of labels
+``LLMLabelSetLabeler.apply_batch`` returns one entry per row — the list of labels
 named, or None when the answer named nothing known — which is what a multi-label set
-source consumes; :func:`~weaklabel.llm.label_sets.set_votes` turns the entries into
+source consumes; ``set_votes`` turns the entries into
 per-label PRESENT/ABSENT/ABSTAIN votes.
 """
 
@@ -41,15 +41,15 @@ class LLMLabelSetLabeler(PromptSource):
     name
         Unique source name.
     prompt
-        A :class:`PromptTemplate` or template string listing the labels to choose from.
+        A ``PromptTemplate`` or template string listing the labels to choose from.
     labels
         The label names the answer may name, in class order.
     settings, options
-        As for :class:`~weaklabel.llm.LLMLabeler`; ``decoding`` is ``"text"`` (default)
+        As for ``LLMLabeler``; ``decoding`` is ``"text"`` (default)
         or ``"json"`` (structured output: ``{"labels": [...]}``).
     aliases, codes
         Other words for a label, and option codes of a multiple-choice prompt
-        (``{"A": "food"}``), see :class:`LabelSetParser`.
+        (``{"A": "food"}``), see ``LabelSetParser``.
     """
 
     def __init__(

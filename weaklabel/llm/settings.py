@@ -1,4 +1,4 @@
-"""Every setting of an LLM labeler in one typed, validated object: :class:`LLMSettings`.
+"""Every setting of an LLM labeler in one typed, validated object: ``LLMSettings``.
 
 Why one object: the labeler, its HTTP client and its local model read the same settings,
 and a fit config's ``llm_labelers`` entry maps onto them key for key. Validated once, at
@@ -31,7 +31,7 @@ _SECRET_FIELDS = ("api_key_env",)
 
 
 class LLMSettings(BaseModel):
-    """How an :class:`~weaklabel.llm.LLMLabeler` asks, reads, retries, budgets and caches.
+    """How an ``LLMLabeler`` asks, reads, retries, budgets and caches.
 
     Groups of settings (all optional; the defaults suit a hosted endpoint):
 
@@ -43,7 +43,7 @@ class LLMSettings(BaseModel):
       ``"logprobs"``), ``temperature``, ``max_tokens``, ``top_logprobs``, ``seed`` (also
       fixes the ``max_rows`` sample). All are part of the cache key.
     - **the client**: ``max_concurrency``, ``transport`` (``"httpx"``: the openai client's
-      own; ``"lean"``: :mod:`weaklabel.llm.transport`, less CPU per request),
+      own; ``"lean"``: ``weaklabel.llm.transport``, less CPU per request),
       ``requests_per_minute``, ``tokens_per_minute``,
       ``timeout`` (a total deadline per request: connecting and reading),
       ``connect_timeout``, ``stall_warning`` (seconds without any answer before a
@@ -57,7 +57,7 @@ class LLMSettings(BaseModel):
     - **calibration**: ``calibration_metric``, ``threshold`` (a fixed two-class threshold),
       ``bias`` (per-class bias correction of log-prob scores when there are no labeled
       rows: ``"auto"``, ``"none"``, ``"batch"``, ``"content_free"``; see
-      :mod:`weaklabel.llm.calibration`).
+      ``weaklabel.llm.calibration``).
     - **few-shot examples**: ``few_shot`` (examples per prompt, from the labeled rows given
       to the labeler), ``few_shot_selection`` (``"random"``: one stratified set for every
       row; ``"nearest"`` or ``"mmr"``: chosen per row by MiniLM embedding similarity),

@@ -1,9 +1,9 @@
 """What every prompt-based source shares: a name, settings, a prompt, the fetcher, one run.
 
-:class:`PromptSource` is the base of :class:`~weaklabel.llm.LLMLabeler` (one vote per
-row) and :class:`~weaklabel.llm.LLMLabelSetLabeler` (a set of labels per row). A run
+``PromptSource`` is the base of ``LLMLabeler`` (one vote per
+row) and ``LLMLabelSetLabeler`` (a set of labels per row). A run
 asks the backend for the rows the cache lacks, falls back to parsing text when the
-endpoint rejects the decoding asked for, and keeps the usage in :attr:`report_`.
+endpoint rejects the decoding asked for, and keeps the usage in ``report_``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class PromptSource:
 
     def _run(self, data: pd.DataFrame, *, sample: bool = False, max_cost: float | None = None,
              progress: bool = True) -> tuple[Records, LLMReport]:
-        """Records for every row of ``data``; the usage goes to :attr:`report_`."""
+        """Records for every row of ``data``; the usage goes to ``report_``."""
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"LLM labeler {self.name!r} labels a DataFrame, got {type(data).__name__}")
         start = time.perf_counter()
