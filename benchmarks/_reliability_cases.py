@@ -145,19 +145,19 @@ def _user_files(ctx: Context, folder: str = "out") -> None:
 
 
 # ---------------------------------------------------------------- checks
-def _probs(folder: Path) -> pd.DataFrame:
-    return pd.read_parquet(folder / "out" / "probs.parquet")
+def _out(folder: Path, ctx: Context) -> Path:
+    return folder / (ctx.config or {}).get("output_dir", "out")
 
 
 def rows_are(n: int) -> Callable[[Path, Any, Context], tuple[bool, str]]:
     def check(folder: Path, run: Any, ctx: Context) -> tuple[bool, str]:
-        found = len(_probs(folder))
+        found = len(pd.read_parquet(_out(folder, ctx) / "probs.parquet"))
         return found == n, f"completed with {found} rows, the file holds {n}"
     return check
 
 
 def completes(folder: Path, run: Any, ctx: Context) -> tuple[bool, str]:
-    ok = (folder / "out" / "probs.parquet").is_file()
+    ok = (_out(folder, ctx) / "probs.parquet").is_file()
     return ok, "completed" if ok else "completed without probs.parquet"
 
 
@@ -398,10 +398,14 @@ def _clean_csv(n: int = 300) -> str:
 
 
 def _damaged_quotes() -> str:
+    """A stray quote opening a real comment, closed two rows later by a comment ending in a
+    quote: valid by RFC 4180 (no strict reader complains), three rows read as one."""
     lines = _clean_csv().splitlines()
-    text, label, split = lines[40].rsplit(",", 2)
-    lines[40] = f'"{text.strip(chr(34))} (ad),{label},{split}'  # a stray opening quote
-    lines[90] = lines[90].replace(",", ', "really" ,', 1) if "," in lines[90] else lines[90]
+    plain = [i for i, line in enumerate(lines) if i > 30 and not line.startswith('"')]
+    first = next(i for i in plain if i + 1 in plain and i + 2 in plain)
+    lines[first] = '"' + lines[first]
+    text, label, split = lines[first + 2].rsplit(",", 2)
+    lines[first + 2] = f'{text} 12",{label},{split}'
     return "\n".join(lines) + "\n"
 
 
@@ -422,8 +426,9 @@ def _mixed_labels() -> str:
     return rows.to_csv(index=False)
 
 
-_csv_case("d01", "CSV header names a column twice", lambda: _clean_csv().replace("text,label", "text,text", 1),
-          r"text|twice|more than once|duplicat")
+_csv_case("d01", "CSV header names a column twice", lambda: _rows().assign(extra=lambda d: d["text"].str[::-1]).to_csv(
+    index=False).replace(",extra\n", ",text\n", 1), r"text|twice|more than once|duplicat",
+    check=lambda f, r, c: (False, "completed reading one of the two 'text' columns"))
 _csv_case("d02", "CSV with a damaged quote that merges rows", _damaged_quotes, r"quote|line",
           check=rows_are(300))
 _csv_case("d03", "CSV row with an extra field", lambda: _with_line(5, lambda line: line + ",extra"),
@@ -470,8 +475,9 @@ _csv_case("d25", "a .txt table separated by tabs, its texts holding commas", lam
 _csv_case("d26", "CSV with a byte-order mark", lambda: "\ufeff" + _clean_csv(), expect="ok", check=rows_are(300))
 _csv_case("d27", "CSV with texts spanning lines (properly quoted)", lambda: _rows().assign(
     text=lambda d: d["text"] + "\nsecond line, with a comma").to_csv(index=False), expect="ok", check=rows_are(300))
-_csv_case("d28", "TSV with a damaged quote at a field start", lambda: _clean_csv().replace(",", "\t").replace(
-    "\n", '\n"', 1), r"quote|line", file="rows.tsv", check=rows_are(300))
+_csv_case("d28", "TSV with a damaged quote at a field start", lambda: "\n".join(
+    ('"' + line if i == 5 else line) for i, line in enumerate(_rows().to_csv(index=False, sep="\t").splitlines())) + "\n",
+    r"quote|line", file="rows.tsv", check=rows_are(300))
 
 
 @case("d29", "data", "WRENCH folder that does not exist", names=r"absent_wrench|WRENCH")
@@ -750,10 +756,11 @@ _llm_case("m05", "the server accepts connections and never answers (default time
 _llm_case("m06", "one row in eight is blocked by a content filter", _FilterServer, "ok", check=llm_column(0.6, True))
 _llm_case("m07", "answers outside the label map ('maybe')",
           _script_server(lambda n, b: Reply("maybe") if _fails(b) else None), "ok", check=llm_column(0.6, True))
+_GAVE_UP = r"chat_spam.*(fail|no answer|abstain|error|retr)"
 _llm_case("m08", "nothing listens on the port (connection refused)", lambda: FakeOpenAIServer(), "error",
-          r"connect|refused|127\.0\.0\.1", base_url="http://127.0.0.1:9/v1")
+          r"connect|refused|127\.0\.0\.1", check=warns(_GAVE_UP), base_url="http://127.0.0.1:9/v1")
 _llm_case("m09", "429 on every request", _script_server(lambda n, b: Status(429, retry_after=0.0)), "error",
-          r"429|rate")
+          r"429|rate", check=warns(_GAVE_UP))
 _llm_case("m10", "500 on a third of the requests (transient)",
           lambda: FakeOpenAIServer(fault_rate=0.3, faults=(Status(500),)), "ok", check=llm_column(0.95, False))
 _llm_case("m11", "one row in eight always gets a body that is not JSON",

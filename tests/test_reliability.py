@@ -1225,12 +1225,28 @@ def _edit(lines: list[str], number: int, change) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _stray_quote_closing_later(lines: list[str]) -> str:
+    """A stray quote opening a real comment, closed two rows later by a comment that ends in
+    a quote (``12"``): valid by RFC 4180, and pandas merged the three rows without a word."""
+    plain = [i for i, line in enumerate(lines) if i > 3 and not line.startswith('"')]
+    first = next(i for i in plain if i + 1 in plain and i + 2 in plain)
+    lines = list(lines)
+    lines[first] = '"' + lines[first]
+    text, label = lines[first + 2].rsplit(",", 1)
+    lines[first + 2] = f'{text} 12",{label}'
+    return "\n".join(lines) + "\n"
+
+
 _REFUSED_TABLES = {
     "a column named twice": (lambda lines: "\n".join(["text,text", *lines[1:]]) + "\n",
                              r"rows\.csv: the header names the columns \['text'\] more than once; rename them"),
     "a stray quote that would merge rows": (lambda lines: _edit(lines, 8, lambda line: '"' + line),
                                             r"rows\.csv: line 8 \(read to line \d+\): .*a quote in the row starting on line 8 "
                                             r"opens a field that does not close where it should"),
+    "a stray quote that closes at a text ending in a quote": (
+        lambda lines: _stray_quote_closing_later(lines),
+        r"rows\.csv: line \d+ reads as a row of its own .*but a quote on line \d+ makes it part of a text "
+        r"that runs on: the rows would merge into one\. Remove the stray quote"),
     "a row with a missing field": (lambda lines: _edit(lines, 12, lambda line: line.rsplit(",", 1)[0]),
                                    r"rows\.csv: line 12 has 1 fields, the header 2; quote texts that contain the delimiter"),
     "a row with an extra field": (lambda lines: _edit(lines, 5, lambda line: line + ",extra"),

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from weaklabel._delimited import read_delimited
 from weaklabel.exceptions import (
     ClassOrderWarning,
     DataError,
@@ -287,97 +288,6 @@ def _wrench_class_names(folder: Path) -> list[str] | None:
 
 
 # ---------------------------------------------------------------- tables
-_DELIMITED = {"csv": ",", "tsv": "\t"}
-_SCANNED_OPTIONS = {"sep", "dtype", "encoding", "quotechar"}
-"""``read_options`` the strict pre-scan of a CSV/TSV file understands; with others it is skipped."""
-
-
-class _Scan(NamedTuple):
-    """What a strict read of a delimited file found: its header, where each record starts,
-    and the text column exactly as written (``None`` where its cell is empty)."""
-
-    header: list[str]
-    record_lines: list[int]
-    texts: list[str | None] | None
-
-
-def _delimiter(path: Path, kind: str, encoding: str) -> str:
-    """The delimiter of a ``.txt`` table, read from its header: a comma or a tab, never a guess
-    between both."""
-    if kind in _DELIMITED:
-        return _DELIMITED[kind]
-    with path.open(encoding=encoding, errors="replace") as handle:
-        header = handle.readline()
-    commas, tabs = "," in header, "\t" in header
-    if commas == tabs:
-        raise DataError(
-            f"{path}: cannot tell whether this .txt table is comma- or tab-separated "
-            f"(its header has {'both' if commas else 'neither'}); rename it to .csv or .tsv "
-            "or pass format='csv' or format='tsv'"
-        )
-    return "," if commas else "\t"
-
-
-def _scan_delimited(path: Path, sep: str, encoding: str, quotechar: str, text_column: str) -> _Scan:
-    """Read the file once with the strict rules of RFC 4180 (a quoted field ends with a quote
-    followed by the delimiter or the line end) and count its records.
-
-    Why: pandas' reader is lenient. A damaged quote makes it read the following lines as
-    part of one text, merging rows without a word; a short row is filled with missing
-    values. Here each of those is an error naming the line.
-    """
-    lines: list[int] = []
-    texts: list[str | None] = []
-    column = -1
-    try:
-        with path.open(encoding=encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=sep, quotechar=quotechar, strict=True)
-            header: list[str] | None = None
-            start = 1
-            for record in reader:
-                if record:
-                    if header is None:
-                        header = record
-                        column = header.index(text_column) if text_column in header else -1
-                    else:
-                        if len(record) != len(header):
-                            _raise_width(path, header, record, start, reader.line_num)
-                        lines.append(start)
-                        if column >= 0:
-                            texts.append(record[column] or None)
-                start = reader.line_num + 1
-    except csv.Error as exc:
-        where = f"line {start}" if start == reader.line_num else f"line {start} (read to line {reader.line_num})"
-        raise DataError(
-            f"{path}: {where}: {exc}: a quote in the row starting on line {start} opens a field "
-            "that does not close where it should, so the rows after it would merge into one text. "
-            'Double the quotes inside quoted texts ("" for "), or quote the whole text'
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: not {encoding} text (byte {exc.start} of a read block): {exc.reason}; "
-            "save it as UTF-8 or pass encoding="
-        ) from exc
-    if header is None:
-        raise DataError(f"{path}: the file is empty (no header line)")
-    repeated = repeated_names(header)
-    if repeated:
-        raise DataError(
-            f"{path}: the header names the columns {repeated} more than once; "
-            "rename them so that each column has its own name"
-        )
-    return _Scan(header, lines, texts if column >= 0 else None)
-
-
-def _raise_width(path: Path, header: list[str], record: list[str], start: int, end: int) -> None:
-    where = f"line {start}" if start == end else f"lines {start}-{end}"
-    merged = " (a quoted text spans lines: check its quotes)" if end > start else ""
-    raise DataError(
-        f"{path}: {where} has {len(record)} fields, the header {len(header)}{merged}; "
-        "quote texts that contain the delimiter, and give every row all columns"
-    )
-
-
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records = []
 
@@ -420,23 +330,7 @@ def _read(path: Path, kind: str, text_column: str, read_options: dict[str, Any])
         return _read_jsonl(path), None
     if kind == "parquet":
         return _read_parquet(path, **read_options), None
-    encoding = read_options.get("encoding", "utf-8-sig")
-    sep = read_options.pop("sep", None) or _delimiter(path, kind, encoding)
-    read_options.setdefault("dtype", {text_column: str})
-    read_options.setdefault("encoding", encoding)
-    if not set(read_options) <= _SCANNED_OPTIONS:
-        return pd.read_csv(path, sep=sep, **read_options), None
-    scan = _scan_delimited(path, sep, encoding, read_options.get("quotechar", '"'), text_column)
-    data = pd.read_csv(path, sep=sep, **read_options)
-    if len(data) != len(scan.record_lines):
-        raise DataError(
-            f"{path}: read strictly the file holds {len(scan.record_lines)} rows, read leniently "
-            f"{len(data)}; its quoting is ambiguous. Check the quotes, or load it yourself"
-        )
-    if scan.texts is not None:
-        # The texts as written: pandas would read a comment "NA" or "null" as a missing value.
-        data[text_column] = pd.Series(scan.texts, index=data.index, dtype=object)
-    return data, scan.record_lines
+    return read_delimited(path, kind, text_column, read_options)
 
 
 def load_table(
