@@ -7,11 +7,13 @@ are rejected before any expensive step runs. The same object drives the CLI, not
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import string
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -103,6 +105,13 @@ class LFConfig(_Strict):
         "(relative to the config file).",
     )
     n_jobs: int = Field(1, description="Processes for row-wise LFs (-1: all cores).")
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _positive_or_all(cls, value: int) -> int:
+        if value != -1 and value < 1:
+            raise ValueError(f"must be a positive number of processes, or -1 for all cores; got {value}")
+        return value
     on_error: Literal["raise", "abstain"] = Field(
         "raise", description="What an LF that raises does: stop the run, or abstain on that row."
     )
@@ -137,6 +146,17 @@ class LLMLabelerConfig(_Strict):
         description="Further LLM labeler settings (weaklabel.llm.LLMSettings: temperature, timeout, "
         "calibration_rows, bias, few_shot_selection, retry_failed, ...).",
     )
+
+    @field_validator("prompt")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(
+                f"is not a valid template ({exc}); fields are written {{column}}, a literal brace {{{{ or }}}}"
+            ) from None
+        return value
 
     @field_validator("api_key_env")
     @classmethod
@@ -230,12 +250,37 @@ class FitConfig(_Strict):
 
 
 def _format_errors(exc: ValidationError, origin: str) -> ConfigError:
+    """One line per problem: the dotted key and what is wrong (an unknown key with the known
+    key it most resembles)."""
     lines = [f"invalid configuration ({origin}):"]
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        if error["type"] == "extra_forbidden":
+            known = _keys_beside(error["loc"])
+            close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+            message = f"unknown key (did you mean {close[0]!r}?)" if close else f"unknown key; known: {known}"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
         lines.append(f"  {key}: {message}")
     return ConfigError("\n".join(lines))
+
+
+def _keys_beside(loc: tuple[Any, ...]) -> list[str]:
+    """The keys of the section holding the key at ``loc`` (list positions skipped)."""
+    model: type[BaseModel] | None = FitConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        info = model.model_fields.get(str(part))
+        model = None if info is None else _section(info.annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The config section a field holds: ``DataConfig``, or the item of ``list[...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((found for arg in get_args(annotation) if (found := _section(arg)) is not None), None)
 
 
 class _LimitedLoader(yaml.SafeLoader):
