@@ -240,10 +240,10 @@ def load_llm_votes(path: str | Path) -> LabeledData:
     names_file = folder / "lf_names.json"
     names = _read_json(names_file)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"{names_file}: expected a JSON list of source names")
+        raise DataError(f"{names_file}: expected a JSON list of source names")
     if len(set(names)) != len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"{names_file}: source names repeat: {repeated}")
+        raise DataError(f"{names_file}: source names repeat: {repeated}; give each source its own name")
     return load_wrench(folder, "test", lf_names=names)  # a count mismatch names test.json
 
 

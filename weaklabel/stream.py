@@ -45,7 +45,13 @@ from tqdm.auto import tqdm
 
 from weaklabel._fingerprint import lf_fingerprint
 from weaklabel.apply import OnError, _check_arguments, _check_sources, apply_lfs
-from weaklabel.exceptions import ManifestMismatchError, OutputDirError
+from weaklabel.exceptions import (
+    DataError,
+    DataFileNotFoundError,
+    ManifestMismatchError,
+    MissingColumnError,
+    OutputDirError,
+)
 from weaklabel.label_models.base import probs_columns
 from weaklabel.matrix import LabelMatrix
 
@@ -107,12 +113,12 @@ def _footer_digest(path: Path) -> str:
         handle.seek(0, os.SEEK_END)
         size = handle.tell()
         if size < 12:
-            raise ValueError(f"{path} is not a Parquet file ({size} bytes)")
+            raise DataError(f"{path} is not a Parquet file ({size} bytes)")
         handle.seek(size - 8)
         tail = handle.read(8)
         length = int.from_bytes(tail[:4], "little")
         if tail[4:] != b"PAR1" or length > size - 12:
-            raise ValueError(f"{path} is not a Parquet file (no Parquet footer)")
+            raise DataError(f"{path} is not a Parquet file (no Parquet footer)")
         handle.seek(size - 8 - length)
         return hashlib.sha256(handle.read(length)).hexdigest()
 
@@ -134,18 +140,18 @@ def _source_paths(source: Any) -> tuple[list[Path], Path]:
                 key=lambda p: p.relative_to(root).as_posix(),
             )
             if not files:
-                raise FileNotFoundError(f"no .parquet files in the folder {root}")
+                raise DataFileNotFoundError(f"no .parquet files in the folder {root}")
             return files, root
         if root.is_file():
             return [root], root.parent
-        raise FileNotFoundError(f"no Parquet file or folder at {root}")
+        raise DataFileNotFoundError(f"no Parquet file or folder at {root}")
     if isinstance(source, Iterable) and not isinstance(source, bytes):
         files = [Path(item) for item in source]
         if not files:
-            raise ValueError("source is an empty list of files")
+            raise DataError("source is an empty list of files")
         for path in files:
             if not path.is_file():
-                raise FileNotFoundError(f"no Parquet file at {path}")
+                raise DataFileNotFoundError(f"no Parquet file at {path}")
         common = Path(os.path.commonpath([str(p.resolve().parent) for p in files]))
         return [p.resolve() for p in files], common
     raise TypeError(
@@ -164,7 +170,7 @@ def _inspect_sources(source: Any) -> list[_SourceFile]:
             schema = metadata.schema.to_arrow_schema()
             digest = _footer_digest(path)
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise ValueError(f"cannot read {path} as Parquet: {exc}") from exc
+            raise DataError(f"cannot read {path} as Parquet: {exc}") from exc
         found.append(
             _SourceFile(
                 path=path,
@@ -197,12 +203,12 @@ def _read_columns(
     for file in files:
         missing = [name for name in wanted if name not in file.schema.names]
         if missing:
-            raise KeyError(
+            raise MissingColumnError(
                 f"{file.path} lacks the columns {missing} (its columns: {file.schema.names})"
             )
         for name in wanted:
             if file is not files[0] and file.schema.field(name).type != first.field(name).type:
-                raise TypeError(
+                raise DataError(
                     f"column {name!r} is {file.schema.field(name).type} in {file.path} but "
                     f"{first.field(name).type} in {files[0].path}; rewrite the files with one type"
                 )
@@ -269,7 +275,7 @@ def _batch_frame(table: pa.Table, id_column: str | None, start: int) -> pd.DataF
         return frame
     if frame[id_column].isna().any():
         pos = int(np.flatnonzero(frame[id_column].isna().to_numpy())[0])
-        raise ValueError(f"row {start + pos} has no id in the id column {id_column!r}")
+        raise DataError(f"row {start + pos} has no id in the id column {id_column!r}")
     return frame.set_index(id_column)
 
 
