@@ -45,7 +45,14 @@ from weaklabel.report import render_report
 from weaklabel.run_result import RunResult
 from weaklabel.run_summary import comparison_table
 
-__all__ = ["ARTIFACT_NAMES", "RUN_MANIFEST", "check_output_dir", "comparison_table", "probs_frame", "write_artifacts"]
+__all__ = [
+    "ARTIFACT_NAMES",
+    "RUN_MANIFEST",
+    "check_output_dir",
+    "comparison_table",
+    "probs_frame",
+    "write_artifacts",
+]
 
 RUN_MANIFEST = "weaklabel_run.json"
 """The file in an output directory that lists the artifacts weaklabel runs wrote there."""

@@ -96,13 +96,17 @@ def _print_summary(result: RunResult) -> None:
     import pandas as pd
 
     from weaklabel.analysis import lf_summary
-    from weaklabel.artifacts import comparison_table
+    from weaklabel.run_summary import comparison_table, llm_usage_table
 
     pd.set_option("display.width", 160)
     train = result.splits["train"]
     gold = train.y if train.has_gold else None
     print("\nLF summary (train split):")
     print(lf_summary(train.L, gold).drop(columns=["j"]).round(3).to_string())
+    reports = result.metrics.get("llm_labelers") or {}
+    if reports:
+        print("\nLLM labelers (failures by kind abstain; see the report):")
+        print(llm_usage_table(reports).to_string())
     table = comparison_table(result.metrics)
     if len(table):
         print("\nScores:")

@@ -29,6 +29,7 @@ from weaklabel.run_summary import (
     class_report,
     comparison_table,
     llm_quality,
+    llm_usage_table,
     source_examples,
     split_coverage,
 )
@@ -189,7 +190,7 @@ def _llm_section(result: RunResult) -> str:
             parts += ["<h3>Quality on the valid split's gold rows</h3>", _table(quality),
                       "<p class='muted'>accuracy counts abstains as wrong; threshold, calibration score and "
                       "AUC appear when the labeler's report records them.</p>"]
-    parts += ["<h3>Usage</h3>", _table(pd.DataFrame(reports).T)]
+    parts += ["<h3>Usage</h3>", _table(llm_usage_table(reports))]
     return "".join(parts)
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "class_report",
     "comparison_table",
     "llm_quality",
+    "llm_usage_table",
     "source_examples",
     "split_coverage",
 ]
@@ -62,6 +63,28 @@ def _shares(labels: np.ndarray, cardinality: int) -> np.ndarray:
     known = labels[labels >= 0]
     counts = np.bincount(known, minlength=cardinality)[:cardinality].astype(np.float64)
     return counts / max(counts.sum(), 1.0)
+
+
+_USAGE = (
+    "rows", "rows_in_budget", "cache_hits", "requests_sent", "retries", "errors", "refused",
+    "refused_before", "unparsable", "malformed", "no_text", "abstains", "cost", "wall_time",
+)
+"""The LLM usage counts shown, in this order, where a labeler reports them."""
+_PLURAL = {"retry_kinds": "retries", "refusal_kinds": "refusals"}
+
+
+def llm_usage_table(reports: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per LLM labeler: rows, cache hits, requests, failures (and the failures by
+    kind, ``refusals`` and ``retries`` as ``kind: count``), cost and time."""
+    rows = {}
+    for name, report in reports.items():
+        row: dict[str, Any] = {key: report[key] for key in _USAGE if key in report}
+        for key, value in report.items():
+            if key.endswith("_kinds") and isinstance(value, Mapping):
+                counts = ", ".join(f"{kind}: {count}" for kind, count in sorted(value.items()))
+                row[f"{_PLURAL.get(key, key)} by kind"] = counts or "-"
+        rows[name] = row
+    return pd.DataFrame(rows).T
 
 
 def comparison_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
