@@ -853,7 +853,7 @@ _BEFORE_PAID_WORK = {
     "student option typo": ({"student.options": {"char_ngrams": None}}, r"student\.options\.char_ngrams: .*did you mean 'char_ngram_range'"),
     "student option value": ({"student.options": {"class_weight": "heavy"}}, r"student\.options .*class_weight"),
     "label map outside the classes": ({"llm_labelers": _labeler_with(labels={"spam": 5, "ham": 0})},
-                                      r"llm_labelers\[chat_spam\]\.labels maps \{'spam': 5\} outside the run's 2 classes"),
+                                      r"LLM labeler 'chat_spam': labels \{'spam': 5\} are outside the 2 classes \(0\.\.1, or -1 to abstain\)"),
     "prompt field the data lacks": ({"llm_labelers": _labeler_with(prompt="Spam?\n{title}")}, r"uses \['title'\], which the data lacks"),
     "missing LF module": ({"lfs.modules": ["labeling_functions.nope"]}, r"no LF module named 'labeling_functions\.nope'"),
     "damaged quotes in the data": ({"data": {"source": "table", "path": "{table}", "label_column": "label",
@@ -1332,3 +1332,28 @@ def test_a_file_given_to_an_lf_as_a_resource_is_part_of_its_fingerprint(tmp_path
     assert lf_fingerprint(listed) == before  # stable
     words.write_text("channel\n")
     assert lf_fingerprint(listed)["definition"] != before["definition"]
+
+
+# ---------------------------------------------------------------- LLM failures in the run's report
+def _one_in_eight(body) -> bool:
+    return sum(row_text(body).encode()) % 8 == 0
+
+
+def test_per_row_llm_refusals_are_counted_by_kind_in_the_metrics_report_and_summary(tmp_path, monkeypatch):
+    """One row in eight refused for good (HTTP 400, context length): the run completes, those
+    rows abstain, and the refusals are counted by kind in metrics.json, report.html and the
+    command line's summary."""
+    monkeypatch.setenv("FAKE_KEY", "sk-test")
+    refuse = Status(400, message="This model's maximum context length is 8192 tokens")
+    with FakeOpenAIServer(script=lambda number, body: refuse if _one_in_eight(body) else None) as server:
+        config = _llm_config(tmp_path, server, report=True, student={"kind": "none"})
+        done = _cli(tmp_path, config)
+        refused_rows = {row_text(r.body) for r in server.chat_requests if _one_in_eight(r.body)}
+    assert done.returncode == 0, done.stderr
+    usage = json.loads((tmp_path / "run" / "metrics.json").read_text())["llm_labelers"]["chat_spam"]
+    assert usage["refused"] >= len(refused_rows) > 0  # rows, some sharing a text
+    assert usage["refusal_kinds"] == {"context_length": usage["refused"]}
+    assert f"context_length: {usage['refused']}" in done.stdout
+    assert "refusals by kind" in (tmp_path / "run" / "report.html").read_text()
+    L = LabelMatrix.load(tmp_path / "run" / "label_matrix.npz")
+    assert (L.votes[:, L.lf_names.index("chat_spam")] == ABSTAIN).sum() >= 1

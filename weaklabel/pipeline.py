@@ -20,7 +20,6 @@ import hashlib
 import importlib.util
 import inspect
 import logging
-import string
 import sys
 import time
 import types
@@ -179,19 +178,12 @@ def _check_name_clashes(lfs: list[BaseLabelingFunction], config: FitConfig, spli
         )
 
 
-def _check_columns(lfs: list[BaseLabelingFunction], labelers: list[LLMLabelerConfig], frame: pd.DataFrame) -> None:
+def _check_columns(lfs: list[BaseLabelingFunction], frame: pd.DataFrame) -> None:
     columns = set(frame.columns)
     for lf in lfs:
         column = getattr(lf, "column", None)
         if column is not None and column not in columns:
             raise ConfigError(f"LF {lf.name!r} reads column {column!r}, which the data lacks ({sorted(columns)})")
-    for labeler in labelers:
-        fields = {f for _, f, _, _ in string.Formatter().parse(labeler.prompt) if f}
-        missing = sorted(fields - columns)
-        if missing:
-            raise ConfigError(
-                f"llm_labelers[{labeler.name}].prompt uses {missing}, which the data lacks ({sorted(columns)})"
-            )
 
 
 def _lf_module_objects(modules: list[str]) -> list[types.ModuleType]:
@@ -237,39 +229,38 @@ def _apply_cached(
 
 
 def _build_llm_labeler(
-    spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split], cardinality: int,
+    spec: LLMLabelerConfig,
+    config: FitConfig,
+    cache_dir: Path,
+    splits: dict[str, Split],
+    cardinality: int,
     class_names: list[str] | None,
 ) -> Any:
-    """The configured labeler, its settings checked (nothing is sent)."""
-    where = f"llm_labelers[{spec.name}]"
-    outside = {w: v for w, v in spec.labels.items() if isinstance(v, int) and not -1 <= v < cardinality}
-    if outside:
-        raise ConfigError(
-            f"{where}.labels maps {outside} outside the run's {cardinality} classes; "
-            f"map each answer word to a class index in 0..{cardinality - 1}, or -1 to abstain"
-        )
+    """The configured labeler, checked by :meth:`LLMLabeler.validate` against the run's
+    classes and columns (label map, prompt fields, the key's variable or the local model),
+    before any request is sent."""
     try:
         from weaklabel.llm import LLMLabeler, PromptTemplate
     except ImportError as exc:  # pragma: no cover - the llm package ships with weaklabel
         raise ConfigError(f"llm_labelers need the LLM extra: {exc}") from exc
+    where = f"llm_labelers[{spec.name}]"
     options = dict(spec.options)
     if spec.decoding is not None:
         options["decoding"] = spec.decoding
     examples = None
+    if spec.few_shot:
+        valid = splits["valid"]
+        if not valid.has_gold:
+            raise ConfigError(f"{where}.few_shot needs gold labels on the valid split")
+        known = valid.y >= 0  # type: ignore[operator]
+        examples = (valid.data[known], valid.y[known])  # type: ignore[index]
+        options["few_shot"] = spec.few_shot
+    model = None if spec.backend == "local" and spec.model == "default" else spec.model
     try:
-        if spec.few_shot:
-            valid = splits["valid"]
-            if not valid.has_gold:
-                raise ConfigError(f"{where}.few_shot needs gold labels on the valid split")
-            known = valid.y >= 0  # type: ignore[operator]
-            examples = (valid.data[known], valid.y[known])  # type: ignore[index]
-            options["few_shot"] = spec.few_shot
-        model = None if spec.backend == "local" and spec.model == "default" else spec.model
         labeler = LLMLabeler(
             spec.name,
             PromptTemplate(spec.prompt, name=spec.name),
             spec.labels,
-            examples=examples,
             model=model,
             backend=spec.backend,
             base_url=spec.base_url,
@@ -278,15 +269,15 @@ def _build_llm_labeler(
             max_rows=spec.max_rows,
             cache_path=cache_dir / "llm.sqlite",
             seed=config.seed,
+            examples=examples,
             **options,
         )
-        # class names in the label map, the prompt's columns, the key variable or local model
         return labeler.validate(
             cardinality=cardinality, class_names=class_names, columns=list(splits["train"].data.columns)
         )
+    except ConfigError:
+        raise  # the labeler's own checks name it
     except (TypeError, ValueError, FileNotFoundError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
         raise ConfigError(f"{where}: {exc}") from exc
 
 
@@ -492,7 +483,7 @@ def _classes(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str
         return len(names), list(names)
     if wrench:
         return wrench[0].cardinality, None
-    labels = [v for spec in config.llm_labelers for v in spec.labels.values()]
+    labels = [v for spec in config.llm_labelers for v in spec.labels.values() if isinstance(v, int)]
     gold = [int(s.y.max()) for s in splits.values() if s.y is not None and len(s.y)]
     return max([*labels, *gold, 1]) + 1, None
 
@@ -521,7 +512,7 @@ def prepare_run(config: FitConfig) -> RunPlan:
     splits = load_splits(config.data, config.seed)
     lfs = _load_lf_modules(config.lfs.modules)
     _check_name_clashes(lfs, config, splits)
-    _check_columns(lfs, config.llm_labelers, splits["train"].data)
+    _check_columns(lfs, splits["train"].data)
     cardinality, class_names = _classes(config, splits)
     labelers = [
         _build_llm_labeler(spec, config, cache_dir, splits, cardinality, class_names) for spec in config.llm_labelers
