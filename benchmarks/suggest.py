@@ -321,8 +321,12 @@ def collect(sets: list[str], sizes: tuple[int, ...], draws: tuple[int, ...], pha
     version = hashlib.sha256(json.dumps([GRID, LABELED_WEIGHTS, HEAD_C]).encode()).hexdigest()[:8]
     bundles = _Bundles()
     records: list[dict] = []
-    search_sets = sets if phase == "search" else [*WRENCH_SETS, *CSS_SETS] if len(sizes) > 1 else sets
-    for name, n, draw in itertools.product(search_sets, sizes, draws):
+    # the left-out choice reads every set's search at every size, so the final pass needs them all
+    search_cells = (
+        itertools.product(sets, sizes, draws) if phase == "search" or len(draws) == 1
+        else itertools.product([*WRENCH_SETS, *CSS_SETS], SIZES, DRAWS)
+    )
+    for name, n, draw in search_cells:
         def search(name=name, n=n, draw=draw):
             bundle, stemmed = bundles.get(name)
             return run_cell(bundle, n, draw, stemmed, grid=_grid(), weights=LABELED_WEIGHTS)
@@ -417,11 +421,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="*", default=[*WRENCH_SETS, *CSS_SETS])
     parser.add_argument("--quick", action="store_true", help="100 labeled rows, one draw; no results written")
+    parser.add_argument("--sizes", nargs="*", type=int, default=list(SIZES), help="labeled-row counts to run")
     parser.add_argument("--phase", choices=("search", "final", "all"), default="all",
                         help="search: fill the grid's cache for --sets only (parallel runs); final: the "
                         "left-out choices for --sets (needs every set's search); all: both, then the tables")
     args = parser.parse_args(argv)
-    sizes, draws = ((100,), (0,)) if args.quick else (SIZES, DRAWS)
+    sizes, draws = ((100,), (0,)) if args.quick else (tuple(args.sizes), DRAWS)
     frame = collect(args.sets, sizes, draws, args.phase)
     if args.phase != "all":
         return
