@@ -319,6 +319,9 @@ def collect(sets: list[str], sizes: tuple[int, ...], draws: tuple[int, ...], pha
     the search results of every set (so the final pass needs all of them)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     version = hashlib.sha256(json.dumps([GRID, LABELED_WEIGHTS, HEAD_C]).encode()).hexdigest()[:8]
+    if phase == "report":  # tables from the cells already computed, nothing run
+        files = sorted(CACHE.glob(f"*_{version}.json"))
+        return pd.DataFrame.from_records([r for f in files for r in json.loads(f.read_text())])
     bundles = _Bundles()
     records: list[dict] = []
     # the left-out choice reads every set's search at every size, so the final pass needs them all
@@ -326,6 +329,9 @@ def collect(sets: list[str], sizes: tuple[int, ...], draws: tuple[int, ...], pha
         itertools.product(sets, sizes, draws) if phase == "search" or len(draws) == 1
         else itertools.product([*WRENCH_SETS, *CSS_SETS], SIZES, DRAWS)
     )
+    if phase == "final-now":  # speculative: choose on the search cells cached so far; a final
+        search_cells = []      # cell is keyed by its choice, so a later, different choice reruns it
+        records = [r for f in sorted(CACHE.glob(f"search_*_{version}.json")) for r in json.loads(f.read_text())]
     for name, n, draw in search_cells:
         def search(name=name, n=n, draw=draw):
             bundle, stemmed = bundles.get(name)
@@ -422,13 +428,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="*", default=[*WRENCH_SETS, *CSS_SETS])
     parser.add_argument("--quick", action="store_true", help="100 labeled rows, one draw; no results written")
     parser.add_argument("--sizes", nargs="*", type=int, default=list(SIZES), help="labeled-row counts to run")
-    parser.add_argument("--phase", choices=("search", "final", "all"), default="all",
+    parser.add_argument("--phase", choices=("search", "final", "final-now", "all", "report"), default="all",
                         help="search: fill the grid's cache for --sets only (parallel runs); final: the "
-                        "left-out choices for --sets (needs every set's search); all: both, then the tables")
+                        "left-out choices for --sets (needs every set's search); all: both, then the tables; "
+                        "report: the tables from the cells computed so far")
     args = parser.parse_args(argv)
     sizes, draws = ((100,), (0,)) if args.quick else (tuple(args.sizes), DRAWS)
     frame = collect(args.sets, sizes, draws, args.phase)
-    if args.phase != "all":
+    if args.phase in ("search", "final", "final-now"):
         return
     tables, notes = {}, []
     for student in ("tfidf", "minilm"):
