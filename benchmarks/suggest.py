@@ -326,7 +326,7 @@ def collect(sets: list[str], sizes: tuple[int, ...], draws: tuple[int, ...], pha
     records: list[dict] = []
     # the left-out choice reads every set's search at every size, so the final pass needs them all
     search_cells = (
-        itertools.product(sets, sizes, draws) if phase == "search" or len(draws) == 1
+        itertools.product(sets, sizes, draws) if phase in ("search", "quick")
         else itertools.product([*WRENCH_SETS, *CSS_SETS], SIZES, DRAWS)
     )
     if phase == "final-now":  # speculative: choose on the search cells cached so far; a final
@@ -428,13 +428,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="*", default=[*WRENCH_SETS, *CSS_SETS])
     parser.add_argument("--quick", action="store_true", help="100 labeled rows, one draw; no results written")
     parser.add_argument("--sizes", nargs="*", type=int, default=list(SIZES), help="labeled-row counts to run")
+    parser.add_argument("--draws", nargs="*", type=int, default=list(DRAWS), help="random draws to run")
     parser.add_argument("--phase", choices=("search", "final", "final-now", "all", "report"), default="all",
                         help="search: fill the grid's cache for --sets only (parallel runs); final: the "
                         "left-out choices for --sets (needs every set's search); all: both, then the tables; "
                         "report: the tables from the cells computed so far")
     args = parser.parse_args(argv)
-    sizes, draws = ((100,), (0,)) if args.quick else (tuple(args.sizes), DRAWS)
-    frame = collect(args.sets, sizes, draws, args.phase)
+    sizes, draws = ((100,), (0,)) if args.quick else (tuple(args.sizes), tuple(args.draws))
+    frame = collect(args.sets, sizes, draws, "quick" if args.quick else args.phase)
     if args.phase in ("search", "final", "final-now"):
         return
     tables, notes = {}, []
