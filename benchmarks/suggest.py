@@ -373,7 +373,10 @@ def headline(frame: pd.DataFrame, student: str) -> tuple[pd.DataFrame, dict[str,
     rows = []
     for (name, n), part in frame[frame.student == student].groupby(["dataset", "n"], sort=False):
         setting, weight = choices[name]
-        row = {"set": name, "labeled": n}
+        done = part[(part.method == "b") & (part.weight == weight)].draw.unique()
+        if len(done):  # every method over the same draws
+            part = part[part.draw.isin(done)]
+        row = {"set": name, "labeled": n, "draws": int(part.draw.nunique())}
         for method in ("a", "b", "c", "d", "e35_written", "e35_gated", "e4_written", "e4_gated"):
             pick = part[part.method == method]
             if method != "a":
@@ -386,11 +389,14 @@ def headline(frame: pd.DataFrame, student: str) -> tuple[pd.DataFrame, dict[str,
                 if "n_lfs" in pick and method != "a":
                     row[f"{method}_lfs"] = pick.n_lfs.mean()
         rows.append(row)
-    return pd.DataFrame(rows), choices
+    order = {name: i for i, name in enumerate([*WRENCH_SETS, *CSS_SETS])}
+    table = pd.DataFrame(rows)
+    table = table.assign(_order=table["set"].map(order)).sort_values(["_order", "labeled"]).drop(columns="_order")
+    return table.reset_index(drop=True), choices
 
 
 def _fmt(table: pd.DataFrame) -> pd.DataFrame:
-    shown = pd.DataFrame({"set": table["set"], "labeled": table["labeled"]})
+    shown = pd.DataFrame({"set": table["set"], "labeled": table["labeled"], "draws": table["draws"]})
     names = {"a": "(a) labeled only", "b": "(b) suggested", "c": "(c) own sources", "d": "(d) own + suggested",
              "e35_written": "(e) GPT-3.5 LFs", "e35_gated": "(e) GPT-3.5 gated",
              "e4_written": "(e) GPT-4 LFs", "e4_gated": "(e) GPT-4 gated"}
@@ -406,9 +412,9 @@ def _fmt(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def targets(table: pd.DataFrame) -> pd.DataFrame:
-    at100 = table[table.labeled == 100]
+    at100 = table[table.labeled == 100].dropna(subset=["a", "b"])
     rows = [{
-        "target": "(b) - (a) mean over sets at 100 labeled rows >= 5",
+        "target": f"(b) - (a) mean over the {len(at100)} sets measured at 100 labeled rows >= 5",
         "value": f"{(at100.b - at100.a).mean():+.1f}", "met": bool((at100.b - at100.a).mean() >= 5),
     }]
     for name in ("youtube", "sms"):
@@ -446,8 +452,11 @@ def main(argv: list[str] | None = None) -> None:
             tables["targets (TF-IDF student)"] = targets(table)
             notes.append("Left-out choices (setting, labeled-row weight) per set: "
                          + "; ".join(f"{k}: {v[0]}, {v[1]}" for k, v in choices.items()))
-        means = table.groupby("labeled")[[c for c in ("a", "b", "c", "d") if c in table]].mean().round(1)
-        tables[f"{student} student: mean over sets"] = means
+        methods = [c for c in ("a", "b", "c", "d") if c in table]
+        complete = table.dropna(subset=methods)  # a mean over the same sets for every method
+        means = complete.groupby("labeled")[methods].mean().round(1)
+        means["sets"] = complete.groupby("labeled").size()
+        tables[f"{student} student: mean over the sets with every method"] = means
     if args.quick:
         for title, table in tables.items():
             print(f"\n## {title}\n{table.to_string()}")
