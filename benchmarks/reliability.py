@@ -189,8 +189,12 @@ def _leaks(folder: Path, run: Run, secret: str) -> bool:
     return any(data in path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name != "config.yaml")
 
 
+_CASE_FOLDER = re.compile(r"/\S*?reliability-[a-z0-9]+-[a-z0-9_]+")
+
+
 def _short(text: str, width: int = 220) -> str:
-    text = " ".join(text.split())
+    """One line, the case's temporary folder written ``<case>``."""
+    text = _CASE_FOLDER.sub("<case>", " ".join(text.split()))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -237,7 +241,7 @@ def _report() -> None:
         old = before.get(row["id"], {})
         rows.append({
             "id": row["id"], "category": row["category"], "case": row["case"],
-            "before": old.get("outcome", "-"), "after": row["outcome"], "after: what happens": row["note"],
+            "before": old.get("outcome", "-"), "after": row["outcome"], "after: what happens": _short(row["note"]),
         })
     notes = (
         "Every case of `benchmarks/_reliability_cases.py` run through `python -m weaklabel.fit` "
@@ -246,7 +250,8 @@ def _report() -> None:
         f"({runs['before']['tree']}), `after` the code at {runs['after']['tree']}. "
         "Outcome classes are defined in `benchmarks/reliability.py`."
     )
-    write_results("reliability", {"outcomes by class": counts, "every case": pd.DataFrame(rows)}, notes=notes)
+    cases = pd.DataFrame(rows).set_index("id")
+    write_results("reliability", {"outcomes by class": counts, "every case": cases}, notes=notes)
 
 
 def main() -> None:
