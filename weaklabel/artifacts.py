@@ -25,7 +25,6 @@ artifact's name that no weaklabel run wrote stops the run before any work, with 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from weaklabel._json import json_safe
 from weaklabel.analysis import lf_summary
 from weaklabel.config import config_json
 from weaklabel.exceptions import OutputDirError
@@ -98,20 +98,6 @@ def probs_frame(result: RunResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _writers(result: RunResult, student_probs: dict[str, np.ndarray]) -> list[tuple[str, Callable[[Path], Any]]]:
     """(file name, ``write(path)``) for every artifact of ``result``."""
     writers: list[tuple[str, Callable[[Path], Any]]] = []
@@ -127,7 +113,7 @@ def _writers(result: RunResult, student_probs: dict[str, np.ndarray]) -> list[tu
         writers.append(("label_model.json", result.label_model.save))
     if result.student is not None:
         writers.append(("student", result.student.save))
-    metrics = json.dumps(_json_safe(result.metrics), indent=2)
+    metrics = json.dumps(json_safe(result.metrics), indent=2)
     writers.append(("metrics.json", lambda path: path.write_text(metrics)))
     writers.append(("config.json", lambda path: path.write_text(config_json(result.config))))
     if result.config.report:

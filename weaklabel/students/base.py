@@ -31,7 +31,6 @@ undo. Choose it on the dev split (0.9 lifts a TF-IDF student on SMS from 83 to 9
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import numpy as np
 
 from weaklabel._estimator import EstimatorMixin
-from weaklabel._io import open_envelope, write_json
+from weaklabel._io import read_json, write_json
 from weaklabel._validation import check_class_names, check_gold
 from weaklabel.metrics import score_predictions
 
@@ -430,14 +429,7 @@ class BaseStudent(EstimatorMixin):
     def _read_config(cls, path: str | Path) -> tuple[BaseStudent, dict[str, Any]]:
         """A new unfitted student with the saved hyperparameters, its fitted scalars set."""
         path = Path(path)
-        file = path / _CONFIG_FILE
-        if not file.is_file():
-            raise FileNotFoundError(f"no saved student at {path} (missing {_CONFIG_FILE})")
-        try:
-            payload = json.loads(file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path} is not a saved student or is corrupt ({_CONFIG_FILE}: {exc})") from exc
-        config = open_envelope(payload, _FORMAT, _FORMAT_VERSION, str(file), "student")
+        config = read_json(path / _CONFIG_FILE, _FORMAT, _FORMAT_VERSION, "student")
         if not isinstance(config.get("files"), dict):
             raise ValueError(f"{path} is not a saved student or is corrupt ({_CONFIG_FILE} lists no file digests)")
         found = _file_digests(path, config["files"])
