@@ -176,6 +176,10 @@ def apply_lfs(
     sources = _check_sources(lfs)
     # argument and column errors here, not from inside a worker
     _apply_lfs_in_memory(sources, ddf._meta, cardinality=k, class_names=class_names, progress=False)
+    for lf in sources:  # one-time work (an LLM labeler's calibration) here, not once per partition
+        prepare = getattr(lf, "prepare", None)
+        if callable(prepare):
+            prepare(progress=False)
     _check_picklable((f"LF {lf.name!r}", lf) for lf in sources)
     meta = pd.DataFrame(
         {lf.name: pd.Series(dtype=np.int8) for lf in sources}, index=ddf._meta.index

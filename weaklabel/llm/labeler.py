@@ -213,6 +213,15 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
         return self._selector.render_frame(data)
 
     # ------------------------------------------------------------ running
+    def prepare(self, *, progress: bool = True) -> LLMLabeler:
+        """Do once what every batch relies on — calibrate on the labeled rows given, or
+        measure the bias on content-free inputs — and return self. ``weaklabel.dask`` calls
+        it before copying the labeler to the workers, so that no copy pays for it again."""
+        if self.calibration is not None and self.rule_ is None:
+            self.calibrate(*self.calibration, progress=progress)
+        self._prepare_bias(progress)
+        return self
+
     def apply_batch(self, data: pd.DataFrame, *, progress: bool = True) -> np.ndarray:
         """One vote per row of ``data`` (ABSTAIN where unparsable, failed, refused or outside the budget).
 

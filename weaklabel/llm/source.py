@@ -47,6 +47,11 @@ class PromptSource:
         self.decoding_ = self.settings.decoding_mode
         self._fetcher_: AnswerFetcher | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies (pickled to Dask workers) leave the live fetcher behind — connections and
+        the open cache — and make their own on first use."""
+        return {**self.__dict__, "_fetcher_": None}
+
     def __repr__(self) -> str:
         s = self.settings
         where = s.base_url or ("local" if s.backend == "local" else "OpenAI")
