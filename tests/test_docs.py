@@ -124,18 +124,66 @@ def test_page_examples_run(page: Path, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the site
-@pytest.mark.slow
-def test_mkdocs_build_strict(tmp_path: Path) -> None:
+_RAW_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|exc|obj|const|ref|doc|term):`?[\w~.]")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site built once with ``mkdocs build --strict``: no broken link, nav entry or reference."""
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent)) or shutil.which("mkdocs")
     if mkdocs is None:
         pytest.skip("mkdocs is not installed (pip install 'weaklabel[docs]')")
+    out = tmp_path_factory.mktemp("site")
     done = subprocess.run(
-        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [mkdocs, "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    assert (tmp_path / "site" / "index.html").is_file()
+    return out
+
+
+def _text(page: Path) -> str:
+    """A built page as the reader sees it: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+
+@pytest.mark.slow
+def test_mkdocs_build_strict(site: Path) -> None:
+    assert (site / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_api_pages_show_no_raw_sphinx_roles(site: Path) -> None:
+    pages = sorted((site / "api").glob("*/index.html"))
+    assert len(pages) >= 10, pages
+    raw = {
+        page.parent.name: sorted(set(_RAW_ROLE.findall(_text(page))))
+        for page in pages
+        if _RAW_ROLE.search(_text(page))
+    }
+    assert not raw, f"Sphinx roles printed as text (write ``name`` instead): {raw}"
+
+
+def _parameter_row(page: Path, owner: str, name: str) -> tuple[str, str]:
+    """(type, default) of parameter ``name`` in the parameter table of object ``owner``."""
+    text = page.read_text(encoding="utf-8")
+    start = text.index(f'id="{owner}"')
+    row = re.search(
+        rf"<td>\s*<code>{name}</code>\s*</td>\s*<td>(?P<type>.*?)</td>\s*<td>.*?</td>\s*<td>(?P<default>.*?)</td>",
+        text[start:], re.DOTALL,
+    )
+    assert row, f"no row for {name} under {owner} in {page}"
+    return tuple(html.unescape(re.sub(r"<[^>]+>|\s+", "", row.group(key))) for key in ("type", "default"))
+
+
+@pytest.mark.slow
+def test_grouped_docstring_parameters_show_their_own_signature(site: Path) -> None:
+    """``max_iter, tol`` share one docstring entry; each shows its own type and default."""
+    page = site / "api" / "label_models" / "index.html"
+    owner = "weaklabel.label_models.LabelModel"
+    assert _parameter_row(page, owner, "max_iter") == ("int", "100")
+    assert _parameter_row(page, owner, "tol") == ("float", "1e-06")
 
 
 def _write_reference() -> None:

@@ -2,15 +2,15 @@
 reused only while nothing that makes those votes has changed.
 
 One place for the two caches of LF votes — the fit pipeline's (``<cache_dir>/lf_votes``)
-and :mod:`weaklabel.stream`'s shard manifest. An LF is defined by
+and ``weaklabel.stream``'s shard manifest. An LF is defined by
 
 - its type and settings (keywords, patterns, label, resources), described as data;
-  functions by their source code, closure and defaults (:func:`describe`); the content of
+  functions by their source code, closure and defaults (``describe``); the content of
   any file it is given as a resource;
 - the files of its code: the module defining each of its functions (and the LF modules
   the pipeline loaded), the local modules those import, directly or not, and the data
   files they name (a keyword list next to the module, ``open("data/words.txt")``), found
-  by reading the modules' source (:func:`code_files`). "Local" means not part of Python,
+  by reading the modules' source (``code_files``). "Local" means not part of Python,
   an installed package or weaklabel itself: editing a helper module or a keyword file
   invalidates the votes, upgrading numpy does not.
 

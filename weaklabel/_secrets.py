@@ -2,7 +2,7 @@
 
 A key pasted where an environment-variable name belongs must be refused without being
 echoed, and a config value that looks like a key must never be written out; both places
-ask :func:`looks_like_secret`.
+ask ``looks_like_secret``.
 """
 
 from __future__ import annotations

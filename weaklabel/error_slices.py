@@ -1,7 +1,7 @@
 """Where does a source err? Its wrong votes grouped into a handful of readable slices.
 
 The case-study loop is: prompt an LLM, find where it errs, write LFs for exactly those
-areas. ``disagreements`` lists the wrong rows one by one; :func:`error_slices` groups them
+areas. ``disagreements`` lists the wrong rows one by one; ``error_slices`` groups them
 so a person reads six slices instead of three hundred rows:
 
 - **n-gram and pattern slices**: the rows (where the source voted) that contain a word
@@ -9,7 +9,7 @@ so a person reads six slices instead of three hundred rows:
   chosen greedily for the errors they hold beyond what the source's overall error rate
   predicts, each new slice counted only on the errors the earlier ones left unexplained;
 - **cluster slices**: k-means clusters of the rows' sentence embeddings (the bundled
-  all-MiniLM-L6-v2, cached, see :mod:`weaklabel.embeddings`), named by their most
+  all-MiniLM-L6-v2, cached, see ``weaklabel.embeddings``), named by their most
   distinctive words, kept where the source errs more than it does overall.
 
 A row is an error where the source votes against the gold label (``y``, ``-1`` = unknown)

@@ -1,12 +1,12 @@
 """``report.html``: a run as one self-contained page, readable offline and sent as one file.
 
 The static twin of the review app (``python -m weaklabel.review``): the same numbers
-(:mod:`weaklabel.run_summary`), without interactivity except sorting tables by a column
+(``weaklabel.run_summary``), without interactivity except sorting tables by a column
 (a few lines of inline script; no file is fetched). Sections: scores; coverage and class
 balance per split with shift warnings; the sources (table, coverage-vs-accuracy chart with
 labels placed apart, example rows per source); the label model's confusion matrix and
 per-class precision, recall and F1; calibration; the student's confusion matrix; the LLM
-labelers' quality and usage; where the sources err (:func:`weaklabel.error_slices.report_section`);
+labelers' quality and usage; where the sources err (``weaklabel.error_slices.report_section``);
 timings.
 """
 

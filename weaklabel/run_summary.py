@@ -1,16 +1,16 @@
 """What a run's votes and probabilities say, as tables both the report and the review app show.
 
 Every function takes plain arrays (votes, predicted classes, gold labels, class names), so
-the static report (from a :class:`~weaklabel.run_result.RunResult` in memory) and the review
+the static report (from a ``RunResult`` in memory) and the review
 app (from a run folder on disk) compute the same numbers the same way:
 
-- :func:`comparison_table` — accuracy and F1 per split and method;
-- :func:`split_coverage` — coverage and class balance per split, with a warning when they
+- ``comparison_table`` — accuracy and F1 per split and method;
+- ``split_coverage`` — coverage and class balance per split, with a warning when they
   shift between splits (a split whose coverage falls from 0.52 to 0.30 is named);
-- :func:`class_report` — confusion matrix and per-class precision, recall and F1;
-- :func:`source_examples` — the rows where a source votes, disagrees with the label model,
+- ``class_report`` — confusion matrix and per-class precision, recall and F1;
+- ``source_examples`` — the rows where a source votes, disagrees with the label model,
   or is wrong on labeled rows;
-- :func:`llm_quality` — each LLM labeler's accuracy, coverage and F1 on the labeled dev rows,
+- ``llm_quality`` — each LLM labeler's accuracy, coverage and F1 on the labeled dev rows,
   beside what its calibration recorded (threshold, score, AUC) when its report holds them.
 
 Shift thresholds were fixed from what the numbers mean, not fitted to a data set: a coverage

@@ -3,7 +3,7 @@ word-count rules and word n-grams.
 
 Why one module: a slice described as "contains a link" and a suggested LF
 ``regex_lf("link", ...)`` must mean exactly the same rows, so both are computed here, the
-patterns through :func:`weaklabel.lf.regex_lf` (the votes the written LF will cast).
+patterns through ``weaklabel.lf.regex_lf`` (the votes the written LF will cast).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from weaklabel.lf import ABSTAIN, regex_lf
 __all__ = ["PATTERNS", "TextPattern", "char_length_pattern", "ngram_matrix", "word_count_pattern"]
 
 TOKEN_PATTERN = r"(?u)\b\w+\b"
-"""Words as :func:`weaklabel.lf.keyword_lf` sees them: runs of letters, digits and ``_``."""
+"""Words as ``weaklabel.lf.keyword_lf`` sees them: runs of letters, digits and ``_``."""
 
 
 @dataclass(frozen=True)

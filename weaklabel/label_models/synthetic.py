@@ -4,7 +4,7 @@ Sources are independent given the class (the generative model's assumption): sou
 votes on a row with probability ``propensity[j]`` whatever its class, and then names the
 true class with probability ``accuracy[j]``, else one of the other classes uniformly. The
 Bayes-optimal posterior with the true parameters is the ceiling of any label model, which
-is what the tests and the benchmark compare against. :func:`with_copies` breaks the
+is what the tests and the benchmark compare against. ``with_copies`` breaks the
 independence on purpose: near-copies of one source, the classic way to fool a label model.
 """
 

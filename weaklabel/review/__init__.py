@@ -15,9 +15,9 @@ serves, on 127.0.0.1 by default:
 - **Suggestions**: LFs suggested from the labeled rows, accepted into the LF module;
 - **Refit**: the label model and a TF-IDF student fitted again with the new labels and LFs.
 
-Parts: :mod:`.run_data` (the run as columns), :mod:`.queries` (filters and pages),
-:mod:`.views` (the numbers behind the pages), :mod:`.labels` (the store, read by the fit
-pipeline too), :mod:`.loop` (labels, suggestions, refit), :mod:`.server` (HTTP, security).
+Parts: ``run_data`` (the run as columns), ``queries`` (filters and pages),
+``views`` (the numbers behind the pages), ``labels`` (the store, read by the fit
+pipeline too), ``loop`` (labels, suggestions, refit), ``server`` (HTTP, security).
 This package imports only the store eagerly: the fit pipeline reads the labels through it.
 """
 

@@ -1,8 +1,8 @@
 """The review app's store: labels given by people, and their decisions on suggested LFs.
 
-One SQLite file in the run folder (:data:`LABELS_FILE`), each label committed the moment it
+One SQLite file in the run folder (``LABELS_FILE``), each label committed the moment it
 is given, so closing the browser or killing the server loses nothing. ``weaklabel.fit`` reads
-the labels back (:func:`read_review_labels`) as dev labels for the next fit of the same
+the labels back (``read_review_labels``) as dev labels for the next fit of the same
 output folder. The file carries SQLite's ``application_id`` so that a file of the same name
 that the review app did not create is never written to: it is refused with the fix.
 The fit pipeline imports this module: it needs nothing beyond the standard library and NumPy.
@@ -150,7 +150,7 @@ class LabelStore:
 def read_review_labels(run_dir: str | Path) -> dict[tuple[str, str], int]:
     """The labels given in the review app for the run in ``run_dir`` ((split, row id) ->
     class index); empty when there is no store. A store the review app did not write is
-    refused (:class:`~weaklabel.exceptions.ReviewError`)."""
+    refused (``ReviewError``)."""
     path = Path(run_dir) / LABELS_FILE
     if not path.exists() and not path.is_symlink():
         return {}

@@ -1,12 +1,12 @@
 """The app's write side: labels, LF suggestions accepted into a module, and the refit.
 
-- Labels go to the :class:`~weaklabel.review.labels.LabelStore` at once.
-- Suggestions come from :func:`weaklabel.suggest.suggest_lfs` on the labeled rows (valid
+- Labels go to the ``LabelStore`` at once.
+- Suggestions come from ``weaklabel.suggest.suggest_lfs`` on the labeled rows (valid
   gold and labels given in the app), aimed at the label model's error slices; the browser
   accepts or rejects one by its id. An accepted suggestion is appended to the LF module the
-  user named on the command line, through :func:`weaklabel.suggest.append_suggestion`'s
+  user named on the command line, through ``weaklabel.suggest.append_suggestion``'s
   template: what the browser sends is an id, never code or a path.
-- The refit fits the label model and a TF-IDF student again (:func:`weaklabel.pipeline.fit_models`,
+- The refit fits the label model and a TF-IDF student again (``weaklabel.pipeline.fit_models``,
   the fit's own steps) on the run's votes plus the accepted LFs' votes, with the labels given
   in the app as dev labels, and reports what changed. It writes nothing to the run folder:
   ``python -m weaklabel.fit`` with the LF module listed makes it permanent.

@@ -1,7 +1,7 @@
 """Filter, order and page the rows of a run, and describe a page of them.
 
-A query is a validated :class:`RowQuery` (unknown fields and bad values are refused with the
-field named). Every filter is one vectorised pass over a column of :class:`RunData`; the
+A query is a validated ``RowQuery`` (unknown fields and bad values are refused with the
+field named). Every filter is one vectorised pass over a column of ``RunData``; the
 text search runs in Arrow's compute kernels; orders are precomputed permutations. So a page
 costs a few passes over the columns and a gather of ``limit`` rows, whatever the run's size.
 """

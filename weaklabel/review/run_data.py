@@ -53,7 +53,7 @@ def _majority(votes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class RunData:
-    """Every row of a run as columns (see the module docstring); build with :meth:`open`."""
+    """Every row of a run as columns (see the module docstring); build with ``open``."""
 
     path: Path
     config: Any
@@ -104,7 +104,7 @@ class RunData:
         return np.asarray(self.split_names, dtype=object)[self.split_of]
 
     def position(self, split: str, row_id: str) -> int:
-        """The position of a row in every column; a :class:`ReviewError` for an unknown row."""
+        """The position of a row in every column; a ``ReviewError`` for an unknown row."""
         try:
             return self._position[(split, str(row_id))]
         except KeyError:
@@ -135,7 +135,7 @@ class RunData:
     # ------------------------------------------------------------ student
     def student_probs(self, positions: np.ndarray) -> np.ndarray | None:
         """The run's student's probabilities on the rows at ``positions``; None without a
-        student, or when it cannot be loaded (:attr:`student_error` says why)."""
+        student, or when it cannot be loaded (``student_error`` says why)."""
         if self.config.student.kind == "none" or not (self.path / "student").is_dir() or self.student_error:
             return None
         with self._student_lock:
@@ -155,7 +155,7 @@ class RunData:
     # ------------------------------------------------------------ reading
     @classmethod
     def open(cls, path: str | Path) -> RunData:
-        """Read the run folder at ``path``; a :class:`ReviewError` says what is missing or changed."""
+        """Read the run folder at ``path``; a ``ReviewError`` says what is missing or changed."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 

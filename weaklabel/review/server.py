@@ -74,7 +74,7 @@ def _static(name: str) -> bytes:
 
 
 class ReviewServer(ThreadingHTTPServer):
-    """Serve one :class:`ReviewSession` at ``host:port`` (``port=0``: any free port)."""
+    """Serve one ``ReviewSession`` at ``host:port`` (``port=0``: any free port)."""
 
     daemon_threads = True
 

@@ -1,15 +1,15 @@
 """Suggest labeling functions from labeled rows (and, optionally, from an LLM's proposals).
 
-The loop it speeds up: find where the sources err (:func:`weaklabel.analysis.error_slices`),
+The loop it speeds up: find where the sources err (``weaklabel.analysis.error_slices``),
 get candidate LFs aimed at those rows, keep the ones that pass a validation gate on labeled
 rows and add held-out value, review them as a plain Python module, and run them in
 ``weaklabel.fit`` like any hand-written LF.
 
-- :func:`suggest_lfs` — generate, gate, select and measure (see :mod:`.suggester`);
-- :func:`propose_lfs` — an LLM's proposals through the same gate (see :mod:`.proposals`);
-  Python proposals run only in :func:`run_python_lf`'s sandbox;
-- :class:`Suggestion` — one ``keyword_lf`` / ``regex_lf`` call with its numbers, JSON-ready;
-- :func:`write_lf_module` / :func:`append_suggestion` — the reviewable module;
+- ``suggest_lfs`` — generate, gate, select and measure (see ``suggester``);
+- ``propose_lfs`` — an LLM's proposals through the same gate (see ``proposals``);
+  Python proposals run only in ``run_python_lf``'s sandbox;
+- ``Suggestion`` — one ``keyword_lf`` / ``regex_lf`` call with its numbers, JSON-ready;
+- ``write_lf_module`` / ``append_suggestion`` — the reviewable module;
 - ``python -m weaklabel.suggest --config ... --labeled ... --out ...`` — the CLI.
 """
 

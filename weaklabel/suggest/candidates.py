@@ -1,6 +1,6 @@
 """Candidate labeling functions read off labeled rows, and what each one is.
 
-A :class:`Suggestion` is one ``keyword_lf`` or ``regex_lf`` call: JSON-serialisable, with a
+A ``Suggestion`` is one ``keyword_lf`` or ``regex_lf`` call: JSON-serialisable, with a
 stable id (a hash of what it matches and votes), so a review app can show it, a person can
 accept it, and the module writer can print it. The generators propose, from the labeled
 rows, every
@@ -93,7 +93,7 @@ class Suggestion:
         return regex_lf(self.name, self.pattern, self.label, column, flags=re.IGNORECASE if self.ignore_case else 0)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types, with the ``id``; :meth:`from_dict` reads it back."""
+        """Plain JSON types, with the ``id``; ``from_dict`` reads it back."""
         return {"id": self.id, **json_safe(asdict(self))}
 
     @classmethod

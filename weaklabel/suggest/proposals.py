@@ -6,9 +6,9 @@ regular expressions and, when allowed, short Python functions ``lf(text) -> bool
 go through the LLM labelers' client (retries, rate limits, the key never logged) and cache
 (a rerun with the same prompt pays nothing), under a budget of ``max_requests`` calls.
 
-Keyword and regex proposals become :class:`~weaklabel.suggest.Suggestion` candidates and
+Keyword and regex proposals become ``Suggestion`` candidates and
 pass the same gate and greedy selection as the generated ones (``suggest_lfs(...,
-candidates=...)``). Python proposals run only in the sandbox (:mod:`.sandbox`), pass the
+candidates=...)``). Python proposals run only in the sandbox (``sandbox``), pass the
 same gate, and are reported (and written commented out) for a person to read before any
 of their code runs in a pipeline. Proposals that name no class, hold no keyword or do not
 compile are listed in ``rejected`` with the reason.
@@ -278,9 +278,9 @@ def propose_lfs(
 ):
     """Ask the LLM for LFs, then gate and select them on the labeled rows like generated ones.
 
-    ``suggest_options`` go to :func:`~weaklabel.suggest.suggest_lfs` (existing sources,
+    ``suggest_options`` go to ``suggest_lfs`` (existing sources,
     ``L_labeled``/``L_unlabeled``, settings fields). Returns its
-    :class:`~weaklabel.suggest.SuggestionResult`, with the Python proposals (sandboxed and
+    ``SuggestionResult``, with the Python proposals (sandboxed and
     gated, never run in-process) in ``result.python`` and the unusable ones in
     ``result.rejected``.
     """

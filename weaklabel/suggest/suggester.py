@@ -1,10 +1,10 @@
 """From labeled rows to a short list of checked labeling functions.
 
-``suggest_lfs`` generates candidates from the labeled rows (:mod:`.candidates`), computes
+``suggest_lfs`` generates candidates from the labeled rows (``candidates``), computes
 their exact votes with the LF objects, passes them through the validation gate (support,
 and a lower confidence bound on precision above ``min_precision`` and above the class's
 share), selects greedily by held-out gain with the existing sources already in the vote
-(:mod:`.selection`), and measures what each kept LF does on the unlabeled rows: coverage,
+(``selection``), and measures what each kept LF does on the unlabeled rows: coverage,
 overlap and conflict with the sources before it, and the rows it is the first to cover.
 
 Rows to fix first — the labeled rows inside error slices, and those no existing source
@@ -135,7 +135,7 @@ class SuggestionResult:
         return text
 
     def write(self, path: str | Path, **options: Any) -> Path:
-        """Write the kept LFs as a reviewable module (see :func:`weaklabel.suggest.write_lf_module`)."""
+        """Write the kept LFs as a reviewable module (see ``weaklabel.suggest.write_lf_module``)."""
         from weaklabel.suggest.writer import write_lf_module
 
         return write_lf_module(path, self.suggestions, class_names=self.class_names,
@@ -284,7 +284,7 @@ def suggest_lfs(
         Or the existing sources' votes directly (e.g. LLM labelers, WRENCH votes), one row
         per labeled / unlabeled row.
     focus
-        Labeled rows to fix first: an :class:`~weaklabel.error_slices.ErrorSlices` (its
+        Labeled rows to fix first: an ``ErrorSlices`` (its
         slices' rows), row ids, or a boolean mask over the labeled rows.
     candidates
         Candidates to consider instead of generating them (e.g. an LLM's proposals); they
@@ -292,7 +292,7 @@ def suggest_lfs(
     reserved_names
         Source names already taken (the LFs of other modules): kept LFs are renamed around them.
     settings, overrides
-        A :class:`SuggestSettings`, and/or its fields as keywords.
+        A ``SuggestSettings``, and/or its fields as keywords.
     """
     settings = SuggestSettings.model_validate({**(settings or SuggestSettings()).model_dump(), **overrides})
     frame_l = as_frame(labeled)

@@ -1,10 +1,10 @@
 """Write suggestions as a plain LF module a person reviews, edits and keeps.
 
 The module is ordinary Python: one ``keyword_lf`` / ``regex_lf`` call per LF at module
-level (so :func:`weaklabel.load_lfs` finds them and ``weaklabel.fit`` runs them unchanged),
+level (so ``weaklabel.load_lfs`` finds them and ``weaklabel.fit`` runs them unchanged),
 each under a comment with what was measured and the suggestion's id. Files are built from
 two templates (the header and one block per LF), so a review app can append one accepted
-suggestion at a time with :func:`append_suggestion`; appending the same suggestion twice
+suggestion at a time with ``append_suggestion``; appending the same suggestion twice
 does nothing.
 """
 
