@@ -171,7 +171,7 @@ def check_output_dir(out: Path) -> set[str]:
     """Check that the run may write its artifacts in ``out``; returns the names earlier runs
     wrote there. Nothing is created or changed.
 
-    Raises :class:`OutputDirError` when ``out`` is not a folder, cannot be written, or holds
+    Raises ``OutputDirError`` when ``out`` is not a folder, cannot be written, or holds
     a file under an artifact's name that no weaklabel run wrote (it would be replaced).
     """
     if out.exists() and not out.is_dir():
@@ -223,7 +223,7 @@ def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> 
 
     Only files that weaklabel runs wrote are replaced or removed (see the module docstring);
     a file that cannot be written (read-only folder, full disk) raises an
-    :class:`OutputDirError` naming it, and the output directory then holds what it held before.
+    ``OutputDirError`` naming it, and the output directory then holds what it held before.
     """
     out = Path(result.output_dir)
     owned = check_output_dir(out)  # again: files may have appeared while the run worked

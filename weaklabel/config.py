@@ -319,7 +319,7 @@ def _expanded_size(node: Any, memo: dict[int, int]) -> int:
 
 
 def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` within :data:`MAX_CONFIG_DEPTH` and :data:`MAX_CONFIG_VALUES`."""
+    """``yaml.safe_load`` within ``MAX_CONFIG_DEPTH`` and ``MAX_CONFIG_VALUES``."""
     loader = _LimitedLoader(text)
     try:
         node = loader.get_single_node()

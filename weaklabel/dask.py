@@ -2,16 +2,16 @@
 
 The single-process path, cut at its seams so that each piece runs where the rows are:
 
-1. :func:`apply_lfs` runs :func:`weaklabel.apply.apply_lfs` on every partition
+1. ``apply_lfs`` runs ``weaklabel.apply.apply_lfs`` on every partition
    (``map_partitions``) and gives a Dask DataFrame of votes, one ``int8`` column per LF,
    with the data's index. The votes are exactly those of ``apply_lfs`` on all the rows.
-2. :func:`fit_label_model` has every partition summarise its votes in
-   :class:`~weaklabel.label_models._stats.VoteStatistics` (with its global row offset, so the
+2. ``fit_label_model`` has every partition summarise its votes in
+   ``VoteStatistics`` (with its global row offset, so the
    seeded row sample does not depend on the partitioning), merges the summaries in a tree
-   and fits a :class:`~weaklabel.label_models.LabelModel` from the result: the fit of
+   and fits a ``LabelModel`` from the result: the fit of
    ``LabelModel(...).fit(L)`` on the whole matrix, to rounding.
-3. :func:`predict_proba` labels each partition (predictions are row-wise) and
-   :func:`predict_proba_to_parquet` writes them.
+3. ``predict_proba`` labels each partition (predictions are row-wise) and
+   ``predict_proba_to_parquet`` writes them.
 
 Everything sent to the workers is pickled with cloudpickle: LFs, their resources and the
 model. An LF that does not pickle (an open file or connection, a lock, a generator) is named
@@ -19,8 +19,8 @@ before anything is submitted. Votes are one byte per LF and row, so ``votes.pers
 writing them to Parquet) before fitting and predicting keeps the LFs from running twice.
 
 Work runs on the Dask client given (``client=``), on the cluster at ``scheduler_address=``,
-on the current default client, or else on a :class:`dask.distributed.LocalCluster` started
-for the call and closed after it; :func:`connect` keeps one open across calls.
+on the current default client, or else on a ``dask.distributed.LocalCluster`` started
+for the call and closed after it; ``connect`` keeps one open across calls.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def apply_lfs(
     """Votes of ``lfs`` on every row of ``ddf``, as a lazy Dask DataFrame.
 
     One ``int8`` column per LF (named after it), the index of ``ddf``, and the very votes of
-    :func:`weaklabel.apply.apply_lfs` on the whole data. Each partition is labeled on its
+    ``weaklabel.apply.apply_lfs`` on the whole data. Each partition is labeled on its
     own, so the number of classes must be given (``cardinality=`` or ``class_names=``);
     batch LFs (LLM labelers) run once per partition. Raises before anything is submitted
     when an LF cannot be pickled. With ``on_error="abstain"`` a failing LF abstains as in
@@ -245,19 +245,19 @@ def fit_label_model(
     n_workers: int | None = None,
     threads_per_worker: int | None = None,
 ) -> BaseLabelModel:
-    """Fit ``model`` on the votes of a Dask DataFrame (from :func:`apply_lfs`); returns it.
+    """Fit ``model`` on the votes of a Dask DataFrame (from ``apply_lfs``); returns it.
 
-    A :class:`~weaklabel.label_models.LabelModel` is fitted from per-partition statistics
+    A ``LabelModel`` is fitted from per-partition statistics
     merged in a tree: the same fit as ``model.fit(votes_ddf.compute())``, to rounding (set
     its ``random_state`` for that to hold when the row sample is used, i.e. when there are
-    more than ``max_patterns`` distinct vote patterns). :class:`MajorityVote` learns nothing
+    more than ``max_patterns`` distinct vote patterns). ``MajorityVote`` learns nothing
     from the rows and is fitted on one row, for the shape. Other models (``DawidSkene`` runs EM over
     every row) raise: the votes take one byte per LF and row, so fit them on
     ``votes_ddf.compute()`` where that fits in memory.
 
     The number of classes comes from ``cardinality=`` or the model's; gold labels need
     their own votes (``y_dev`` with ``L_dev``). The client options are those of
-    :func:`connect`.
+    ``connect``.
     """
     own = getattr(model, "cardinality", None)
     if cardinality is not None and own is not None and cardinality != own:
@@ -298,7 +298,7 @@ def _compute(
     n_workers: int | None,
     threads_per_worker: int | None,
 ) -> Any:
-    """The result of a lazy Dask computation, run on the client :func:`connect` picks."""
+    """The result of a lazy Dask computation, run on the client ``connect`` picks."""
     with connect(
         client,
         scheduler_address=scheduler_address,
@@ -374,9 +374,9 @@ def predict_proba_to_parquet(
     threads_per_worker: int | None = None,
     **to_parquet_kwargs: Any,
 ) -> str:
-    """Write :func:`predict_proba` to a Parquet dataset at ``path`` (one file per partition).
+    """Write ``predict_proba`` to a Parquet dataset at ``path`` (one file per partition).
 
-    The client options are those of :func:`connect`; ``to_parquet_kwargs`` go to
+    The client options are those of ``connect``; ``to_parquet_kwargs`` go to
     ``dask.dataframe.DataFrame.to_parquet``. Returns ``path``.
     """
     probs = predict_proba(model, votes_ddf, class_names=class_names, tie_break=tie_break)

@@ -1,6 +1,6 @@
 """Loaders: WRENCH label-matrix datasets, CSV/JSONL/Parquet tables, and the raw spam corpora.
 
-Every loader fails with a :class:`~weaklabel.exceptions.DataError` naming the file, the line
+Every loader fails with a ``DataError`` naming the file, the line
 or row, the problem and the fix; none guesses what an ambiguous file means.
 """
 
@@ -45,7 +45,7 @@ _SPLITS = ("train", "valid", "test")
 
 
 class LabeledData(NamedTuple):
-    """What :func:`load_wrench` returns; unpacks as ``data, L, y``."""
+    """What ``load_wrench`` returns; unpacks as ``data, L, y``."""
 
     data: pd.DataFrame
     L: LabelMatrix
@@ -137,13 +137,13 @@ def load_wrench(
         appended as copies of other train rows (YouTube, TREC); lists of original rows
         (SMS) are kept. This gives the published split sizes.
     lf_names
-        Names for the LF columns (default: :func:`wrench_lf_names`).
+        Names for the LF columns (default: ``wrench_lf_names``).
 
     Returns
     -------
     LabeledData
         ``(data, L, y)``: the data fields as a DataFrame indexed by WRENCH id, the votes as a
-        :class:`LabelMatrix`, and the gold labels (``-1`` where a row has none).
+        ``LabelMatrix``, and the gold labels (``-1`` where a row has none).
     """
     folder = Path(path)
     if split not in _SPLITS:
@@ -209,7 +209,7 @@ def load_wrench_stack(
     Why: the LLM-prompted datasets (``youtube_prompted_original``) share their examples with
     the LF datasets (``youtube``); stacking the vote matrices merges LLM votes with
     hand-written LFs. The examples and gold labels must agree (checked); ``data`` and ``y``
-    come from the first dataset. ``options`` go to :func:`load_wrench`.
+    come from the first dataset. ``options`` go to ``load_wrench``.
     """
     if not paths:
         raise DataError("load_wrench_stack needs at least one dataset folder")
@@ -348,14 +348,14 @@ def load_table(
     CSV/TSV files it is read as strings even where a text looks like a number. Labels may
     be class indices or class names; names are mapped through ``class_names``, in that
     order. Without ``class_names`` the names found are sorted, with a
-    :class:`~weaklabel.exceptions.ClassOrderWarning` (the order decides which index is
+    ``ClassOrderWarning`` (the order decides which index is
     which class), and stored in ``data.attrs["class_names"]``. Returns ``(data, y)``, ``y``
     being ``None`` without ``label_column`` and ``-1`` where a row has no label.
 
     Nothing is guessed: a header naming a column twice, a damaged quote that would merge
     rows, a row with too few or too many fields, texts that are not strings, labels mixing
     indices and names or outside ``class_names`` — each is a
-    :class:`~weaklabel.exceptions.DataError` naming the file, the line or row, and the fix.
+    ``DataError`` naming the file, the line or row, and the fix.
     """
     path = Path(path)
     if not path.is_file():

@@ -1,7 +1,7 @@
 """``python -m weaklabel.fit``: from raw data to votes, probabilistic labels, a student and a report.
 
 The command line and notebooks share one code path: ``run(config)`` accepts a config file,
-a dict or a :class:`~weaklabel.config.FitConfig`, with optional ``key=value`` overrides.
+a dict or a ``FitConfig``, with optional ``key=value`` overrides.
 
 Examples
 --------

@@ -5,7 +5,7 @@ load -> apply LFs and LLM labelers -> label matrix -> label model -> probabilist
 long steps show a progress bar.
 
 Everything is checked before the first LF runs or the first request is sent
-(:func:`prepare_run`): the data is read, the LF modules import, the columns they and the
+(``prepare_run``): the data is read, the LF modules import, the columns they and the
 prompts read exist, the LLM labelers' settings and label maps fit the classes, the label
 model and the student accept their options (the label model is fitted on a small synthetic
 vote matrix, so its own checks run), and the output directory may take the artifacts. LF
@@ -205,7 +205,7 @@ def _apply_cached(
     lfs: list[BaseLabelingFunction], split: Split, config: FitConfig, cardinality: int, cache_dir: Path, code: str
 ) -> LabelMatrix:
     """The LFs' votes on ``split``, from the cache when the LFs' code (``code``, see
-    :func:`weaklabel._fingerprint.lfs_fingerprint`), the rows and the classes are unchanged."""
+    ``weaklabel._fingerprint.lfs_fingerprint``), the rows and the classes are unchanged."""
     key = hashlib.sha256(f"{code}|{frame_fingerprint(split.data)}|{cardinality}".encode()).hexdigest()[:32]
     path = cache_dir / "lf_votes" / f"{key}.npz"
     if path.exists():
@@ -236,7 +236,7 @@ def _build_llm_labeler(
     cardinality: int,
     class_names: list[str] | None,
 ) -> Any:
-    """The configured labeler, checked by :meth:`LLMLabeler.validate` against the run's
+    """The configured labeler, checked by ``LLMLabeler.validate`` against the run's
     classes and columns (label map, prompt fields, the key's variable or the local model),
     before any request is sent."""
     try:
@@ -491,7 +491,7 @@ def _classes(config: FitConfig, splits: dict[str, Split]) -> tuple[int, list[str
 # ---------------------------------------------------------------- preparation
 @dataclass
 class RunPlan:
-    """Everything :func:`prepare_run` checked and built, ready to run."""
+    """Everything ``prepare_run`` checked and built, ready to run."""
 
     splits: dict[str, Split]
     lfs: list[BaseLabelingFunction]
@@ -578,7 +578,7 @@ def _evaluate(
 
 # ---------------------------------------------------------------- run
 def run_pipeline(config: FitConfig) -> RunResult:
-    """Run every step of ``config`` and write the artifacts; see :mod:`weaklabel.fit`."""
+    """Run every step of ``config`` and write the artifacts; see ``weaklabel.fit``."""
     timings: dict[str, float] = {}
     with _Step(timings, "check data, sources and options"):
         plan = prepare_run(config)

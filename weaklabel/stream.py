@@ -1,7 +1,7 @@
 """Label a Parquet dataset larger than memory, shard by shard, and resume where it stopped.
 
-:func:`apply_lfs_to_shards` reads the data in row batches (only the columns asked for),
-runs :func:`~weaklabel.apply.apply_lfs` on each batch and writes its votes as one shard
+``apply_lfs_to_shards`` reads the data in row batches (only the columns asked for),
+runs ``apply_lfs`` on each batch and writes its votes as one shard
 file (``votes-00000.npz``, ...) next to a ``manifest.json``. Memory stays bounded by one
 batch whatever the size of the dataset, and every shard is written atomically before the
 manifest records it, so a run stopped by Ctrl-C, a crash or ``kill -9`` resumes from the
@@ -9,7 +9,7 @@ last complete shard. LLM labelers label shard by shard too; their answer cache m
 rerun of a shard free.
 
 The label model fits in one pass over the shards from their sufficient statistics, and
-:func:`predict_proba_to_parquet` writes the probabilistic labels shard by shard::
+``predict_proba_to_parquet`` writes the probabilistic labels shard by shard::
 
     from weaklabel import LabelModel, load_lfs
     from weaklabel.stream import apply_lfs_to_shards, predict_proba_to_parquet
@@ -445,12 +445,12 @@ def apply_lfs_to_shards(
         The classes. One of them is required: every shard must check its votes
         against the same number of classes.
     n_jobs, on_error
-        As in :func:`~weaklabel.apply.apply_lfs`; ``n_jobs`` never changes the votes.
+        As in ``apply_lfs``; ``n_jobs`` never changes the votes.
     progress
         A progress bar over the shards.
     resume
         Continue from the shards already in ``out_dir`` when they come from the same
-        source, LFs, classes and ``batch_rows`` (a :class:`ManifestMismatchError` says what
+        source, LFs, classes and ``batch_rows`` (a ``ManifestMismatchError`` says what
         differs otherwise). ``False`` deletes them and starts over.
 
     Returns
@@ -536,8 +536,8 @@ def apply_lfs_to_shards(
 class ShardedLabelMatrix:
     """A label matrix stored as shards on disk, read one shard at a time.
 
-    Open one with :meth:`open`; :meth:`chunks` feeds ``LabelModel.fit_chunks`` and
-    :func:`predict_proba_to_parquet` without ever holding the whole matrix.
+    Open one with ``open``; ``chunks`` feeds ``LabelModel.fit_chunks`` and
+    ``predict_proba_to_parquet`` without ever holding the whole matrix.
     """
 
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
@@ -546,7 +546,7 @@ class ShardedLabelMatrix:
 
     @classmethod
     def open(cls, out_dir: str | os.PathLike[str]) -> ShardedLabelMatrix:
-        """The shards written by :func:`apply_lfs_to_shards` into ``out_dir``."""
+        """The shards written by ``apply_lfs_to_shards`` into ``out_dir``."""
         directory = Path(out_dir)
         return cls(directory, _read_manifest(directory))
 
@@ -568,7 +568,7 @@ class ShardedLabelMatrix:
 
     @property
     def n_rows(self) -> int:
-        """Rows in the complete shards (all rows of the source once :attr:`complete`)."""
+        """Rows in the complete shards (all rows of the source once ``complete``)."""
         return sum(shard["rows"] for shard in self._manifest["shards"])
 
     @property
@@ -609,7 +609,7 @@ class ShardedLabelMatrix:
             )
 
     def chunks(self, *, allow_incomplete: bool = False) -> Iterator[LabelMatrix]:
-        """One :class:`LabelMatrix` per shard, in row order, each read when it is reached."""
+        """One ``LabelMatrix`` per shard, in row order, each read when it is reached."""
         self._check_complete(allow_incomplete)
         for shard in self._manifest["shards"]:
             path = self.directory / shard["file"]
@@ -627,7 +627,7 @@ class ShardedLabelMatrix:
             yield L
 
     def to_label_matrix(self, *, allow_incomplete: bool = False) -> LabelMatrix:
-        """All shards in one in-memory :class:`LabelMatrix` (for data that fits in memory)."""
+        """All shards in one in-memory ``LabelMatrix`` (for data that fits in memory)."""
         parts = list(self.chunks(allow_incomplete=allow_incomplete))
         if not parts:
             return LabelMatrix(

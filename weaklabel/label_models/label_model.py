@@ -276,7 +276,7 @@ class LabelModel(BaseLabelModel):
         """Empty sufficient statistics with this model's settings, to fill elsewhere.
 
         For distributed fits: each worker ``update``s its own copy with its rows, the
-        copies are merged, and :meth:`fit_statistics` fits from the result.
+        copies are merged, and ``fit_statistics`` fits from the result.
         """
         self._check_params()
         return self._new_statistics(n_sources, cardinality)
@@ -290,7 +290,7 @@ class LabelModel(BaseLabelModel):
         L_dev: Any = None,
         lf_names: Sequence[str] | None = None,
     ) -> LabelModel:
-        """Fit from accumulated :class:`VoteStatistics` (see :meth:`new_statistics`)."""
+        """Fit from accumulated ``VoteStatistics`` (see ``new_statistics``)."""
         self._reset()
         self._check_params()
         if stats.n_rows == 0:

@@ -24,7 +24,7 @@ LABELED_SHARE = 0.5
 
 
 class TrainingRows(NamedTuple):
-    """What :func:`with_labeled_rows` returns: the arguments of ``student.fit``."""
+    """What ``with_labeled_rows`` returns: the arguments of ``student.fit``."""
 
     texts: list[str]
     probs: np.ndarray

@@ -55,7 +55,7 @@ class TfidfStudent(BaseStudent):
     max_iter, tol
         L-BFGS iteration cap and gradient tolerance.
     exclude_unlabeled
-        Leave out the rows no source labeled (see :mod:`weaklabel.students.base`).
+        Leave out the rows no source labeled (see ``weaklabel.students.base``).
     min_confidence
         Leave out the rows whose most probable class has a lower probability: rows the
         label model is unsure of mostly teach its noise (0: keep every labeled row).
@@ -154,7 +154,7 @@ class TfidfStudent(BaseStudent):
 
     @classmethod
     def load(cls, path: str | Path) -> TfidfStudent:
-        """Read a student written by :meth:`save`."""
+        """Read a student written by ``save``."""
         student, config = cls._read_config(path)
         student = cast(TfidfStudent, student)
         try:
