@@ -16,6 +16,7 @@ serves, on 127.0.0.1 by default:
 - **Refit**: the label model and a TF-IDF student fitted again with the new labels and LFs.
 
 Parts: ``run_data`` (the run as columns), ``queries`` (filters and pages),
+``text_search`` (the trigram index behind the text filter),
 ``views`` (the numbers behind the pages), ``labels`` (the store, read by the fit
 pipeline too), ``loop`` (labels, suggestions, refit), ``server`` (HTTP, security).
 This package imports only the store eagerly: the fit pipeline reads the labels through it.

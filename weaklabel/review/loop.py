@@ -67,7 +67,7 @@ class ReviewSession:
         try:
             overview(self.data)
             sources_table(self.data)
-            self.data.lower_texts()
+            self.data.text_index()
             self.slices.all()
         except Exception:  # a page shows its own error when visited; warming up is best effort
             logger.debug("review: warm-up failed", exc_info=True)

@@ -2,7 +2,8 @@
 
 A query is a validated ``RowQuery`` (unknown fields and bad values are refused with the
 field named). Every filter is one vectorised pass over a column of ``RunData``; the
-text search runs in Arrow's compute kernels; orders are precomputed permutations. So a page
+text search asks the run's trigram index (``text_search``) and scans only the rows it
+names; orders are precomputed permutations. So a page
 costs a few passes over the columns and a gather of ``limit`` rows, whatever the run's size.
 """
 
@@ -73,13 +74,6 @@ def _source_mask(data: RunData, query: RowQuery) -> np.ndarray:
     return vote != ABSTAIN
 
 
-def _text_mask(data: RunData, text: str) -> np.ndarray:
-    import pyarrow.compute as pc
-
-    found = pc.match_substring(data.lower_texts(), text.lower())
-    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def _mask(data: RunData, query: RowQuery, slice_rows: np.ndarray | None) -> np.ndarray:
     mask = np.ones(data.n_rows, dtype=bool)
     if query.split is not None:
@@ -108,7 +102,7 @@ def _mask(data: RunData, query: RowQuery, slice_rows: np.ndarray | None) -> np.n
         inside[slice_rows] = True
         mask &= inside
     if query.text:
-        mask &= _text_mask(data, query.text)
+        mask &= data.text_index().search(query.text)
     return mask
 
 

@@ -24,6 +24,7 @@ from weaklabel.artifacts import RUN_MANIFEST
 from weaklabel.exceptions import ReviewError
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
+from weaklabel.review.text_search import TextIndex
 from weaklabel.run_result import Split
 
 __all__ = ["RunData"]
@@ -73,7 +74,8 @@ class RunData:
     student_error: str | None = None
     _train_summary: Any = field(default=None, repr=False)
     _overview: Any = field(default=None, repr=False)
-    _lower_texts: Any = field(default=None, repr=False)
+    _text_index: Any = field(default=None, repr=False)
+    _text_index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _student: Any = field(default=None, repr=False)
     _student_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -119,14 +121,13 @@ class RunData:
         start = self.offsets[name]
         return slice(start, start + len(self.splits[name].data))
 
-    def lower_texts(self) -> Any:
-        """The texts in lower case (computed once): a case-blind search is then a plain
-        substring scan, several times faster than a case-folding one."""
-        if self._lower_texts is None:
-            import pyarrow.compute as pc
-
-            self._lower_texts = pc.utf8_lower(self.texts)
-        return self._lower_texts
+    def text_index(self) -> TextIndex:
+        """The search index over the texts (built once; the app's warm-up builds it in the
+        background, and a search arriving earlier waits for it)."""
+        with self._text_index_lock:
+            if self._text_index is None:
+                self._text_index = TextIndex(self.texts)
+            return self._text_index
 
     def text(self, i: int) -> str:
         value = self.texts[i].as_py()
