@@ -299,3 +299,45 @@ def test_npz_files_of_the_first_layout_still_load(tmp_path):
         path, votes=_small().votes, index=np.arange(4), metadata=np.array(json.dumps(meta))
     )
     assert LabelMatrix.load(path) == _small()
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_saved_matrices_are_sealed_in_the_shared_envelope(tmp_path, suffix):
+    """Version 2: the metadata in the shared envelope (``_io``) with a digest of the votes and
+    row ids: a file whose votes were rewritten consistently (zip CRC and Parquet page
+    checksums recomputed) is still refused."""
+    from weaklabel import _matrix_io
+
+    matrix = _small(index=["a", "b", "c", "d"])
+    path = matrix.save(tmp_path / f"m{suffix}")
+    votes, index, meta = _matrix_io.read_matrix(path)
+    assert _matrix_io.VERSION == 2 and "data_sha256" in meta
+    other = votes.copy()
+    other[0, 0] = 1 - max(other[0, 0], 0)
+    rewritten = tmp_path / f"rewritten{suffix}"
+    envelope = json.dumps(_matrix_io.seal(_matrix_io.FORMAT, _matrix_io.VERSION, meta))  # the same metadata
+    if suffix == ".npz":
+        _matrix_io._write_npz(rewritten, other, list(index), envelope)
+    else:
+        _matrix_io._write_parquet(rewritten, other, list(index), envelope, meta["lf_names"])
+    with pytest.raises(ValueError, match="do not match its checksum"):
+        LabelMatrix.load(rewritten)
+    assert LabelMatrix.load(path) == matrix
+    assert list(LabelMatrix.load(path).index) == ["a", "b", "c", "d"]
+
+
+def test_parquet_files_of_the_first_layout_still_load(tmp_path):
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta = json.dumps({"format": "weaklabel.LabelMatrix", "version": 1, "lf_names": ["a", "b", "c"],
+                       "cardinality": 2, "class_names": None, "error_counts": {"a": 0, "b": 0, "c": 0},
+                       "index_name": None, "n_rows": 4}).encode()
+    votes = _small().votes
+    table = pa.table({"__row_id__": np.arange(4), **{n: votes[:, j] for j, n in enumerate("abc")}})
+    path = tmp_path / "early.parquet"
+    pq.write_table(table.replace_schema_metadata(
+        {b"weaklabel": meta, b"weaklabel_sha256": hashlib.sha256(meta).hexdigest().encode()}), path)
+    assert LabelMatrix.load(path) == _small()

@@ -8,9 +8,6 @@ runs (hand-written LFs today, an LLM labeler tomorrow) can be put side by side s
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from weaklabel._matrix_io import check_suffix, read_matrix, write_matrix
 from weaklabel._validation import (
     ABSTAIN,
     MAX_CARDINALITY,
@@ -29,10 +27,6 @@ from weaklabel.lf import repeated_names
 
 __all__ = ["MAX_CARDINALITY", "LabelMatrix", "as_vote_array"]
 
-_FORMAT = "weaklabel.LabelMatrix"
-_FORMAT_VERSION = 1
-_ROW_ID_COLUMN = "__row_id__"
-_DIGEST_KEY = b"weaklabel_sha256"
 
 
 def _smallest_dtype(cardinality: int) -> np.dtype:
@@ -376,8 +370,6 @@ class LabelMatrix:
     def _metadata(self) -> dict[str, Any]:
         name = self._index.name
         return {
-            "format": "weaklabel.LabelMatrix",
-            "version": _FORMAT_VERSION,
             "lf_names": list(self._lf_names),
             "cardinality": self._cardinality,
             "class_names": self.class_names,
@@ -412,106 +404,22 @@ class LabelMatrix:
         return [str(v) for v in values]
 
     def save(self, path: str | Path) -> Path:
-        """Save to ``.npz`` or ``.parquet`` (chosen by suffix). Never a pickle.
+        """Save to ``.npz`` or ``.parquet`` (chosen by suffix), versioned and checksummed
+        (``weaklabel._matrix_io``). Never a pickle.
 
         Written to a temporary file first and moved into place, so an interrupted save never
         leaves a half-written matrix under ``path``.
         """
         path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".npz", ".parquet"):
-            raise ValueError(f"unknown label-matrix format {path.suffix!r}; use .npz or .parquet")
-        index_values = self._index_values()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            if suffix == ".npz":
-                if isinstance(index_values, list):
-                    # numpy's fixed-width strings drop trailing NUL characters: store UTF-8 JSON
-                    ids = json.dumps(index_values).encode()
-                    index_arrays = {"index_json": np.frombuffer(ids, dtype=np.uint8)}
-                else:
-                    index_arrays = {"index": index_values}
-                with tmp.open("wb") as handle:
-                    np.savez_compressed(
-                        handle,
-                        votes=self._votes,
-                        metadata=np.frombuffer(
-                            json.dumps(self._metadata()).encode(), dtype=np.uint8
-                        ),
-                        **index_arrays,  # type: ignore[arg-type]
-                    )
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                if _ROW_ID_COLUMN in self._lf_names:
-                    raise ValueError(
-                        f"a source named {_ROW_ID_COLUMN!r} cannot be saved to parquet"
-                    )
-                columns = {
-                    _ROW_ID_COLUMN: pa.array(
-                        index_values, type=pa.string() if isinstance(index_values, list) else None
-                    )
-                }
-                columns.update(
-                    {name: pa.array(self._votes[:, j]) for j, name in enumerate(self._lf_names)}
-                )
-                table = pa.table(columns)
-                meta = json.dumps(self._metadata()).encode()
-                # Parquet has no checksum by default: a flipped bit would load as other votes.
-                schema_meta = {b"weaklabel": meta, _DIGEST_KEY: hashlib.sha256(meta).hexdigest().encode()}
-                pq.write_table(table.replace_schema_metadata(schema_meta), tmp, write_page_checksum=True)
-            os.replace(tmp, path)
-        except OSError as exc:  # a missing, read-only or full folder
-            raise OSError(
-                f"cannot write the label matrix to {path}: {exc.strerror or exc}"
-            ) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        check_suffix(path)
+        return write_matrix(path, self._votes, self._index_values(), self._metadata())
 
     @classmethod
     def load(cls, path: str | Path) -> LabelMatrix:
         """Load a matrix written by ``save``; a corrupt or foreign file is a ValueError naming it."""
         path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".npz", ".parquet"):
-            raise ValueError(f"unknown label-matrix format {path.suffix!r}; use .npz or .parquet")
-        if not path.is_file():
-            raise FileNotFoundError(f"no label matrix at {path}")
+        votes, index, meta = read_matrix(path)
         try:
-            if suffix == ".npz":
-                with np.load(path, allow_pickle=False) as payload:
-                    raw = payload["metadata"]  # UTF-8 bytes; a 0-d str array in early files
-                    meta = json.loads(raw.tobytes() if raw.dtype.kind == "u" else str(raw))
-                    votes = payload["votes"]
-                    if "index_json" in payload.files:
-                        index = pd.Index(json.loads(payload["index_json"].tobytes()), dtype=object)
-                    else:
-                        index = payload["index"]
-            else:
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(path, page_checksum_verification=True)
-                stored = table.schema.metadata or {}
-                digest = stored.get(_DIGEST_KEY)
-                if digest is not None and digest.decode() != hashlib.sha256(stored[b"weaklabel"]).hexdigest():
-                    raise ValueError("its metadata does not match its checksum")
-                meta = json.loads(stored[b"weaklabel"])
-                index = table.column(_ROW_ID_COLUMN).to_numpy()
-                votes = (
-                    np.column_stack([table.column(name).to_numpy() for name in meta["lf_names"]])
-                    if meta["lf_names"]
-                    else np.empty((table.num_rows, 0), dtype=np.int8)
-                )
-            if not isinstance(meta, dict) or meta.get("format") != "weaklabel.LabelMatrix":
-                raise ValueError("no weaklabel metadata")
-            if meta.get("version") != _FORMAT_VERSION:
-                raise ValueError(
-                    f"format version {meta.get('version')!r}, this weaklabel reads {_FORMAT_VERSION}"
-                )
-            if meta.get("n_rows", len(votes)) != len(votes):  # (files saved before n_rows: no check)
-                raise ValueError(f"it holds {len(votes)} rows, its metadata says {meta['n_rows']}")
             return cls(
                 votes,
                 meta["lf_names"],
