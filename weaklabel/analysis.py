@@ -13,6 +13,7 @@ import pandas as pd
 # Error slices live in their own module; re-exported here with the other error-analysis helpers.
 from weaklabel._validation import ABSTAIN, check_gold
 from weaklabel.error_slices import error_slices, plot_error_slices
+from weaklabel.label_models._posterior import vote_counts
 from weaklabel.matrix import LabelMatrix, as_vote_array
 
 __all__ = [
@@ -63,14 +64,6 @@ def _class_name(L: Any) -> Any:
     return (lambda c: names[c]) if names else (lambda c: c)
 
 
-def _class_vote_counts(votes: np.ndarray, cardinality: int) -> np.ndarray:
-    """counts[i, c] = number of sources voting class c on row i (vectorised bincount)."""
-    n = votes.shape[0]
-    rows, cols = np.nonzero(votes != ABSTAIN)
-    flat = rows * cardinality + votes[rows, cols]
-    return np.bincount(flat, minlength=n * cardinality).reshape(n, cardinality)
-
-
 def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> pd.DataFrame:
     """One row per source: what it votes, how often, and how it relates to the others.
 
@@ -85,7 +78,7 @@ def lf_summary(L: Any, y: Any = None, *, lf_names: list[str] | None = None) -> p
     n, m = votes.shape
     voted = votes != ABSTAIN
     cardinality = _cardinality(L, votes)
-    counts = _class_vote_counts(votes, cardinality)
+    counts = vote_counts(votes, cardinality)
     total = counts.sum(axis=1, keepdims=True)
     same = np.take_along_axis(counts, np.clip(votes, 0, None), axis=1)
     denominator = max(n, 1)
@@ -125,7 +118,7 @@ def matrix_summary(L: Any) -> dict[str, float]:
     ``label_overlap`` and ``label_conflict``."""
     votes = as_vote_array(L)
     n = max(votes.shape[0], 1)
-    counts = _class_vote_counts(votes, _cardinality(L, votes))
+    counts = vote_counts(votes, _cardinality(L, votes))
     return {
         "coverage": float((counts.sum(axis=1) > 0).sum() / n),
         "overlap": float((counts.sum(axis=1) > 1).sum() / n),

@@ -470,6 +470,72 @@ def _check_arguments(
     return int(n_jobs), None if cardinality is None else check_cardinality(cardinality)
 
 
+def _check_before_running(sources: list[Any], classes: _Classes, frame: pd.DataFrame) -> None:
+    """Problems no LF run can fix, raised before any LF runs: a class name that does not
+    map, a column the data lacks (a data error, never an LF failure to abstain on)."""
+    for lf in sources:
+        label = getattr(lf, "label", None)
+        if isinstance(lf, RegexLabelingFunction) and isinstance(label, str):
+            if label not in (classes.names or ()):
+                raise InvalidVoteError(
+                    f"LF {lf.name!r} votes the class name {label!r}{_name_hint(label, classes.names)}",
+                    lf.name,
+                    None,
+                    label,
+                )
+        column = getattr(lf, "column", None)
+        if lf.kind == "vectorized" and column is not None and column not in frame.columns:
+            raise KeyError(
+                f"LF {lf.name!r} reads column {column!r}, which the data lacks "
+                f"(columns: {list(frame.columns)})"
+            )
+
+
+def _apply_row_and_vectorized(
+    sources: list[Any],
+    frame: pd.DataFrame,
+    classes: _Classes,
+    votes: np.ndarray,
+    errors: dict[str, int],
+    bar: Any,
+    *,
+    on_error: OnError,
+    n_jobs: int,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Fill the row-wise (in ``n_jobs`` processes, or batch by batch) and vectorised LFs'
+    columns of ``votes`` and add their error counts."""
+    n = len(frame)
+    row_cols = [j for j, lf in enumerate(sources) if lf.kind == "row"]
+    vec_cols = [j for j, lf in enumerate(sources) if lf.kind == "vectorized"]
+    row_lfs = [sources[j] for j in row_cols]
+    parallel = bool(row_lfs) and n_jobs > 1 and n > 1
+    if parallel:
+        part, part_errors = _apply_row_lfs_parallel(row_lfs, frame, classes, on_error, n_jobs, batch_size, bar)
+        votes[:, row_cols] = part
+        for lf, count in zip(row_lfs, part_errors, strict=True):
+            errors[lf.name] += count
+    serial_rows = bool(row_lfs) and not parallel
+    if not (vec_cols or serial_rows):
+        return
+    if parallel:
+        bar.reset(total=n)
+    for start in range(0, n, batch_size):
+        batch = frame.iloc[start : start + batch_size]
+        if serial_rows:
+            part, part_errors = _apply_row_lfs(row_lfs, batch, classes, on_error)
+            votes[start : start + len(batch), row_cols] = part
+            for lf, count in zip(row_lfs, part_errors, strict=True):
+                errors[lf.name] += count
+        cache: dict[Any, Any] = {}  # columns prepared once per batch, shared by LFs
+        for j in vec_cols:
+            column, count = _apply_batch_lf(sources[j], batch, classes, on_error, progress, cache)
+            votes[start : start + len(batch), j] = column
+            errors[sources[j].name] += count
+        bar.update(len(batch))
+
+
 def apply_lfs(
     lfs: Iterable[Any],
     data: Any,
@@ -513,65 +579,22 @@ def apply_lfs(
     n_jobs, cardinality = _check_arguments(on_error, batch_size, n_jobs, cardinality, class_names)
     classes = _Classes(cardinality, check_class_names(class_names, cardinality))
     sources = _check_sources(lfs)
-    for lf in sources:  # a label name that cannot map is an error before any LF runs
-        label = getattr(lf, "label", None)
-        if isinstance(lf, RegexLabelingFunction) and isinstance(label, str):
-            if label not in (classes.names or ()):
-                raise InvalidVoteError(
-                    f"LF {lf.name!r} votes the class name {label!r}{_name_hint(label, classes.names)}",
-                    lf.name,
-                    None,
-                    label,
-                )
     frame = as_frame(data)
-    for lf in sources:  # a missing column is a data error, never an LF failure to abstain on
-        column = getattr(lf, "column", None)
-        if lf.kind == "vectorized" and column is not None and column not in frame.columns:
-            raise KeyError(
-                f"LF {lf.name!r} reads column {column!r}, which the data lacks "
-                f"(columns: {list(frame.columns)})"
-            )
+    _check_before_running(sources, classes, frame)
     n = len(frame)
     votes = np.full((n, len(sources)), ABSTAIN, dtype=np.int16)
     errors = dict.fromkeys((lf.name for lf in sources), 0)
-    row_cols = [j for j, lf in enumerate(sources) if lf.kind == "row"]
-    vec_cols = [j for j, lf in enumerate(sources) if lf.kind == "vectorized"]
-    batch_cols = [j for j, lf in enumerate(sources) if lf.kind == "batch"]
-    row_lfs = [sources[j] for j in row_cols]
-    parallel = bool(row_lfs) and n_jobs > 1 and n > 1
-
     with tqdm(total=n, desc="Applying LFs", unit="rows", disable=not progress or n == 0) as bar:
-        if parallel:
-            part, part_errors = _apply_row_lfs_parallel(
-                row_lfs, frame, classes, on_error, n_jobs, batch_size, bar
-            )
-            votes[:, row_cols] = part
-            for lf, count in zip(row_lfs, part_errors, strict=True):
-                errors[lf.name] += count
-        serial_rows = bool(row_lfs) and not parallel
-        if vec_cols or serial_rows:
-            if parallel:
-                bar.reset(total=n)
-            for start in range(0, n, batch_size):
-                batch = frame.iloc[start : start + batch_size]
-                if serial_rows:
-                    part, part_errors = _apply_row_lfs(row_lfs, batch, classes, on_error)
-                    votes[start : start + len(batch), row_cols] = part
-                    for lf, count in zip(row_lfs, part_errors, strict=True):
-                        errors[lf.name] += count
-                cache: dict[Any, Any] = {}  # columns prepared once per batch, shared by LFs
-                for j in vec_cols:
-                    column, count = _apply_batch_lf(
-                        sources[j], batch, classes, on_error, progress, cache
-                    )
-                    votes[start : start + len(batch), j] = column
-                    errors[sources[j].name] += count
-                bar.update(len(batch))
+        _apply_row_and_vectorized(
+            sources, frame, classes, votes, errors, bar,
+            on_error=on_error, n_jobs=n_jobs, batch_size=batch_size, progress=progress,
+        )
     if n:
-        for j in batch_cols:
-            column, count = _apply_batch_lf(sources[j], frame, classes, on_error, progress, {})
-            votes[:, j] = column
-            errors[sources[j].name] += count
+        for j, lf in enumerate(sources):
+            if lf.kind == "batch":
+                column, count = _apply_batch_lf(lf, frame, classes, on_error, progress, {})
+                votes[:, j] = column
+                errors[lf.name] += count
 
     return LabelMatrix(
         votes,

@@ -49,10 +49,10 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 def _encode(texts: list[str], path: Path, max_length: int, batch_size: int, progress: bool) -> np.ndarray:
     from weaklabel.students._encoder import (
-        available_cores,
         import_torch,
         load_encoder,
         load_tokenizer,
+        torch_threads,
     )
 
     torch = import_torch()
@@ -60,27 +60,22 @@ def _encode(texts: list[str], path: Path, max_length: int, batch_size: int, prog
     encoder = load_encoder(path).eval()
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch
     out = np.empty((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(available_cores())
-    try:
-        with torch.inference_mode():
-            for start in tqdm(
-                range(0, len(texts), batch_size), desc="Embedding", unit="batch", disable=not progress
-            ):
-                batch = order[start : start + batch_size]
-                tokens = tokenizer(
-                    [texts[i] for i in batch],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
-                )
-                states = encoder(**tokens).last_hidden_state
-                mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
-                pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-                out[batch] = torch.nn.functional.normalize(pooled, dim=1).numpy()
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(), torch.inference_mode():
+        for start in tqdm(
+            range(0, len(texts), batch_size), desc="Embedding", unit="batch", disable=not progress
+        ):
+            batch = order[start : start + batch_size]
+            tokens = tokenizer(
+                [texts[i] for i in batch],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            states = encoder(**tokens).last_hidden_state
+            mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            out[batch] = torch.nn.functional.normalize(pooled, dim=1).numpy()
     return out
 
 

@@ -57,6 +57,33 @@ def _as_index(ids: Iterable[Any]) -> pd.Index:
         return pd.Index(values, dtype=object)
 
 
+def _row_index(index: Iterable[Any] | pd.Index | None, n_rows: int) -> pd.Index:
+    """The row ids (default ``0..n-1``): one per row, unique."""
+    if index is None:
+        return pd.RangeIndex(n_rows)
+    row_index = index if isinstance(index, pd.Index) else _as_index(index)
+    if len(row_index) != n_rows:
+        raise ValueError(f"index has {len(row_index)} entries for {n_rows} rows")
+    if not row_index.is_unique:
+        dup = row_index[row_index.duplicated()][0]
+        raise ValueError(
+            f"row ids must be unique; {dup!r} appears more than once "
+            "(reset the index of your data, e.g. df.reset_index(drop=True))"
+        )
+    return row_index
+
+
+def _error_counts(error_counts: Mapping[str, int] | None, names: list[str]) -> dict[str, int]:
+    """One count >= 0 per source (0 where not given); unknown source names refused."""
+    unknown = set(error_counts or {}) - set(names)
+    if unknown:
+        raise ValueError(f"error_counts names unknown sources: {sorted(unknown)}")
+    counts = {name: int((error_counts or {}).get(name, 0)) for name in names}
+    if any(count < 0 for count in counts.values()):
+        raise ValueError(f"error_counts must be >= 0, got {counts}")
+    return counts
+
+
 class LabelMatrix:
     """An n x m matrix of votes with the names of its m sources.
 
@@ -121,27 +148,8 @@ class LabelMatrix:
         cardinality = check_cardinality(cardinality)
         check_class_names(class_names, cardinality)
         check_vote_array(arr, cardinality)
-        row_index = (
-            pd.RangeIndex(arr.shape[0])
-            if index is None
-            else index
-            if isinstance(index, pd.Index)
-            else _as_index(index)
-        )
-        if len(row_index) != arr.shape[0]:
-            raise ValueError(f"index has {len(row_index)} entries for {arr.shape[0]} rows")
-        if not row_index.is_unique:
-            dup = row_index[row_index.duplicated()][0]
-            raise ValueError(
-                f"row ids must be unique; {dup!r} appears more than once "
-                "(reset the index of your data, e.g. df.reset_index(drop=True))"
-            )
-        unknown = set(error_counts or {}) - set(names)
-        if unknown:
-            raise ValueError(f"error_counts names unknown sources: {sorted(unknown)}")
-        counts = {name: int((error_counts or {}).get(name, 0)) for name in names}
-        if any(count < 0 for count in counts.values()):
-            raise ValueError(f"error_counts must be >= 0, got {counts}")
+        row_index = _row_index(index, arr.shape[0])
+        counts = _error_counts(error_counts, names)
         self._votes = arr.astype(_smallest_dtype(cardinality))
         self._votes.setflags(write=False)
         self._lf_names = tuple(names)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from weaklabel.artifacts import RUN_MANIFEST
 from weaklabel.exceptions import ReviewError
+from weaklabel.label_models._posterior import vote_counts
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.review.text_search import TextIndex
@@ -45,7 +46,7 @@ def _read_json(path: Path) -> Any:
 def _majority(votes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the strict majority class of the votes (-1 on ties and no votes), and the
     number of distinct classes voted."""
-    counts = np.stack([(votes == c).sum(axis=1) for c in range(k)], axis=1)
+    counts = vote_counts(votes, k)
     top = counts.max(axis=1)
     winners = (counts == top[:, None]).sum(axis=1)
     majority = np.where((top > 0) & (winners == 1), counts.argmax(axis=1), ABSTAIN)

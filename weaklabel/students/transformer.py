@@ -27,12 +27,12 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 
 from weaklabel.students._encoder import (
-    available_cores,
     import_peft,
     import_torch,
     load_encoder,
     load_tokenizer,
     resolve_encoder,
+    torch_threads,
 )
 from weaklabel.students._softmax import fit_softmax_regression
 from weaklabel.students.base import BaseStudent, _TrainingSet
@@ -331,16 +331,9 @@ class TransformerStudent(BaseStudent):
 
     # --- forward passes ----------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _threads(self) -> Iterator[None]:
+    def _threads(self) -> contextlib.AbstractContextManager[None]:
         """torch uses every available core inside, and the caller's setting is restored after."""
-        torch = import_torch()
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.n_threads or available_cores())
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        return torch_threads(self.n_threads)
 
     def _tokenize(self, texts: list[str]) -> _Tokens:
         encoded = self.tokenizer_(
