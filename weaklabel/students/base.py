@@ -300,6 +300,24 @@ class BaseStudent(EstimatorMixin):
         names = _class_names_of(probs, class_names, n_classes)
         n_classes = n_classes if names is None else len(names)
         probs = _hard_labels(probs, len(texts), names, "probs")
+        train, keep = self._training_set(texts, probs, sample_weight, labeled_mask, n_classes)
+        k = train.targets.shape[1]
+        dev = self._check_dev(dev_texts, dev_y, k, names)
+        train = train._replace(dev_texts=dev[0], dev_targets=dev[1])
+        self.n_classes_ = k
+        self.classes_ = np.arange(k) if names is None else np.asarray(names, dtype=object)
+        self.n_train_rows_ = int(keep.sum())
+        self.n_excluded_rows_ = int(len(texts) - keep.sum())
+        start = time.perf_counter()
+        self._fit(train)
+        self.training_time_ = time.perf_counter() - start
+        return self
+
+    def _training_set(
+        self, texts: list[str], probs: Any, sample_weight: Any, labeled_mask: Any, n_classes: int | None
+    ) -> tuple[_TrainingSet, np.ndarray]:
+        """The rows kept for training (see the module docstring) with their targets and
+        per-class loss weights, and the mask of kept rows; no row left is an error."""
         targets, has_target = check_targets(probs, len(texts), n_classes=n_classes)
         weights = _check_sample_weight(sample_weight, len(texts))
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -315,20 +333,10 @@ class BaseStudent(EstimatorMixin):
                 f"or a top probability below min_confidence={self.min_confidence} "
                 "(see exclude_unlabeled and labeled_mask)"
             )
-        k = targets.shape[1]
         targets, weights = targets[keep], weights[keep]
         mass = (weights[:, None] * targets).sum(axis=0)
         loss_weights = weights[:, None] * _class_weights(self.class_weight, mass)[None, :] * targets
-        dev = self._check_dev(dev_texts, dev_y, k, names)
-        train = _TrainingSet(_take(texts, keep), targets, loss_weights, *dev)
-        self.n_classes_ = k
-        self.classes_ = np.arange(k) if names is None else np.asarray(names, dtype=object)
-        self.n_train_rows_ = int(keep.sum())
-        self.n_excluded_rows_ = int(len(texts) - keep.sum())
-        start = time.perf_counter()
-        self._fit(train)
-        self.training_time_ = time.perf_counter() - start
-        return self
+        return _TrainingSet(_take(texts, keep), targets, loss_weights, None, None), keep
 
     @staticmethod
     def _check_dev(
