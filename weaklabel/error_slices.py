@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from weaklabel._json import json_safe
+from weaklabel.label_models._posterior import vote_counts
 from weaklabel.lf import ABSTAIN
 from weaklabel.matrix import LabelMatrix
 from weaklabel.text_patterns import PATTERNS, TextPattern, ngram_matrix, word_count_pattern
@@ -146,15 +147,12 @@ def _pct(value: float | None) -> str:
 
 
 # ---------------------------------------------------------------- references
-def _majority(votes: np.ndarray, cardinality: int) -> np.ndarray:
-    """Strict majority class per row (-1 where no vote or a tie)."""
-    counts = np.zeros((votes.shape[0], cardinality), dtype=np.int32)
-    rows, cols = np.nonzero(votes != ABSTAIN)
-    np.add.at(counts, (rows, votes[rows, cols]), 1)
+def strict_majority(counts: np.ndarray) -> np.ndarray:
+    """Per row of vote ``counts`` (rows x classes, from ``vote_counts``): the class with the
+    most votes, ``-1`` where no source voted or the top is tied."""
     top = counts.max(axis=1)
-    winner = counts.argmax(axis=1)
-    tied = (counts == top[:, None]).sum(axis=1) > 1
-    return np.where((top > 0) & ~tied, winner, ABSTAIN)
+    winners = (counts == top[:, None]).sum(axis=1)
+    return np.where((top > 0) & (winners == 1), counts.argmax(axis=1), ABSTAIN)
 
 
 def _source_votes(L: LabelMatrix, source: str | np.ndarray, name: str | None) -> tuple[str, np.ndarray, np.ndarray]:
@@ -320,6 +318,29 @@ def _describe(scope: _Scope, kind: str, key: str, description: str, mask: np.nda
     )
 
 
+def _check_slice_arguments(
+    L: Any, data: pd.DataFrame, kinds: Sequence[str], max_slices: int, min_size: int, embeddings: Any
+) -> None:
+    if not isinstance(L, LabelMatrix):
+        raise TypeError("error_slices needs a LabelMatrix (it looks sources up by name)")
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown slice kinds {unknown}; choose from {list(KINDS)}")
+    if max_slices < 1 or min_size < 1:
+        raise ValueError(f"max_slices and min_size must be >= 1, got {max_slices} and {min_size}")
+    if "text" not in data.columns:
+        raise KeyError(f"data has no 'text' column; columns are {list(data.columns)}")
+    if embeddings is not None and np.asarray(embeddings).shape[0] != L.n_rows:
+        raise ValueError(f"embeddings have {np.asarray(embeddings).shape[0]} rows, the matrix {L.n_rows}")
+
+
+def _texts_of(data: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    """The ``text`` of each row id in ``index`` (missing texts as "")."""
+    from weaklabel.analysis import _rows_of
+
+    return _rows_of(data, index)["text"].fillna("").astype(str).to_numpy()
+
+
 def error_slices(
     L: LabelMatrix,
     source: str | np.ndarray,
@@ -365,25 +386,13 @@ def error_slices(
     random_state
         Seeds k-means; the same input gives the same slices.
     """
-    from weaklabel.analysis import _rows_of
-
-    if not isinstance(L, LabelMatrix):
-        raise TypeError("error_slices needs a LabelMatrix (it looks sources up by name)")
-    unknown = sorted(set(kinds) - set(KINDS))
-    if unknown:
-        raise ValueError(f"unknown slice kinds {unknown}; choose from {list(KINDS)}")
-    if max_slices < 1 or min_size < 1:
-        raise ValueError(f"max_slices and min_size must be >= 1, got {max_slices} and {min_size}")
-    if "text" not in data.columns:
-        raise KeyError(f"data has no 'text' column; columns are {list(data.columns)}")
+    _check_slice_arguments(L, data, kinds, max_slices, min_size, embeddings)
     label, vote, others = _source_votes(L, source, name)
-    others_vote = _majority(others, L.cardinality) if others.shape[1] else np.full(L.n_rows, ABSTAIN)
+    others_vote = strict_majority(vote_counts(others, L.cardinality))
     reference, basis = _reference(y, others_vote, L.n_rows, L.cardinality)
     voted = vote != ABSTAIN
-    texts = _rows_of(data, L.index)["text"].fillna("").astype(str).to_numpy()
-    if embeddings is not None and np.asarray(embeddings).shape[0] != L.n_rows:
-        raise ValueError(f"embeddings have {np.asarray(embeddings).shape[0]} rows, the matrix {L.n_rows}")
     error = voted & (reference != ABSTAIN) & (vote != reference)
+    texts = _texts_of(data, L.index)
     scope = _Scope(
         L.index[voted], texts[voted].tolist(), vote[voted], reference[voted], error[voted],
         others[voted], others_vote[voted], L.class_names,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from weaklabel.artifacts import RUN_MANIFEST
+from weaklabel.error_slices import strict_majority
 from weaklabel.exceptions import ReviewError
 from weaklabel.label_models._posterior import vote_counts
 from weaklabel.lf import ABSTAIN
@@ -47,10 +48,7 @@ def _majority(votes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the strict majority class of the votes (-1 on ties and no votes), and the
     number of distinct classes voted."""
     counts = vote_counts(votes, k)
-    top = counts.max(axis=1)
-    winners = (counts == top[:, None]).sum(axis=1)
-    majority = np.where((top > 0) & (winners == 1), counts.argmax(axis=1), ABSTAIN)
-    return majority, (counts > 0).sum(axis=1)
+    return strict_majority(counts), (counts > 0).sum(axis=1)
 
 
 @dataclass
