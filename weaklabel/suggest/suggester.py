@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -251,6 +251,75 @@ def _coverage_by_class(existing_u: np.ndarray | None, fires_u: np.ndarray, label
 
 
 # ---------------------------------------------------------------- entry point
+class _Rows(NamedTuple):
+    """``suggest_lfs``'s inputs, checked: the labeled rows with gold only, their texts, the
+    existing sources' votes on both sides, and the focus mask over the labeled rows."""
+
+    frame_l: pd.DataFrame
+    frame_u: pd.DataFrame
+    texts: list[str]
+    gold: np.ndarray
+    k: int
+    class_names: list[str] | None
+    existing: list[BaseLabelingFunction]
+    old_l: np.ndarray | None
+    old_u: np.ndarray | None
+    focus_l: np.ndarray
+
+
+def _rows(
+    labeled: Any, y: Any, unlabeled: Any, cardinality: int | None, class_names: Sequence[str] | None,
+    existing: Sequence[BaseLabelingFunction] | None, L_labeled: Any, L_unlabeled: Any, focus: Any,
+) -> _Rows:
+    from weaklabel._validation import check_gold
+
+    frame_l = as_frame(labeled)
+    frame_u = as_frame(unlabeled) if unlabeled is not None else frame_l.iloc[:0]
+    for name, frame in (("labeled", frame_l), ("unlabeled", frame_u)):
+        if "text" not in frame.columns:
+            raise KeyError(f"the {name} rows have no 'text' column; columns are {list(frame.columns)}")
+    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
+    k = cardinality or (len(class_names) if class_names else (int(gold.max()) + 1 if gold.size else 2))
+    gold = check_gold(gold, len(frame_l), max(k, 2), "gold labels")
+    k = max(k, 2)
+    keep = gold != ABSTAIN
+    if keep.sum() < 2:
+        raise ValueError(f"need at least 2 labeled rows with a gold label, got {int(keep.sum())}")
+    existing = list(existing or [])
+    old_l = _check_existing(L_labeled, len(frame_l), "L_labeled", k)
+    old_u = _check_existing(L_unlabeled, len(frame_u), "L_unlabeled", k)
+    if existing:
+        old_l = np.column_stack([x for x in (old_l, _votes_of(existing, frame_l, k)) if x is not None])
+        old_u = np.column_stack([x for x in (old_u, _votes_of(existing, frame_u, k)) if x is not None])
+    focus_l = _focus_mask(focus, frame_l)[keep]
+    frame_l = frame_l[keep]
+    return _Rows(
+        frame_l, frame_u, frame_l["text"].fillna("").astype(str).tolist(), gold[keep], k,
+        list(class_names) if class_names else None, existing,
+        None if old_l is None else old_l[keep], old_u, focus_l,
+    )
+
+
+def _gate_and_select(
+    pool: list[Suggestion], rows: _Rows, vote: Any, settings: SuggestSettings
+) -> tuple[list[Suggestion], int]:
+    """The candidates that pass the gate on the labeled rows, then chosen greedily by their
+    gain over ``vote`` (updated in place); and how many passed the gate."""
+    fires_l = _votes_of([s.to_lf() for s in pool], rows.frame_l, rows.k) != ABSTAIN
+    pool, fires_l = _distinct(pool, fires_l)
+    passed = gate(pool, fires_l, rows.gold, vote.prior, settings) if pool else np.zeros(0, bool)
+    gated = [s for s, ok in zip(pool, passed, strict=True) if ok]
+    labels = np.array([s.label for s in gated], dtype=np.int64)
+    steps = greedy_select(vote, fires_l[:, passed], labels, budget=settings.max_lfs, min_gain=settings.min_gain)
+    chosen = []
+    for step in steps:
+        s = gated[step.column]
+        s.stats.update(gain=round(step.gain, 3), accuracy_before=round(step.accuracy_before, 4),
+                       accuracy_after=round(step.accuracy_after, 4))
+        chosen.append(s)
+    return chosen, len(gated)
+
+
 def suggest_lfs(
     labeled: Any,
     y: Any,
@@ -295,62 +364,26 @@ def suggest_lfs(
         A ``SuggestSettings``, and/or its fields as keywords.
     """
     settings = SuggestSettings.model_validate({**(settings or SuggestSettings()).model_dump(), **overrides})
-    frame_l = as_frame(labeled)
-    frame_u = as_frame(unlabeled) if unlabeled is not None else frame_l.iloc[:0]
-    for name, frame in (("labeled", frame_l), ("unlabeled", frame_u)):
-        if "text" not in frame.columns:
-            raise KeyError(f"the {name} rows have no 'text' column; columns are {list(frame.columns)}")
-    from weaklabel._validation import check_gold
-
-    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
-    k = cardinality or (len(class_names) if class_names else (int(gold.max()) + 1 if gold.size else 2))
-    gold = check_gold(gold, len(frame_l), max(k, 2), "gold labels")
-    k = max(k, 2)
-    keep = gold != ABSTAIN
-    if keep.sum() < 2:
-        raise ValueError(f"need at least 2 labeled rows with a gold label, got {int(keep.sum())}")
-    names = list(class_names) if class_names else None
-    existing = list(existing or [])
-    old_l = _check_existing(L_labeled, len(frame_l), "L_labeled", k)
-    old_u = _check_existing(L_unlabeled, len(frame_u), "L_unlabeled", k)
-    if existing:
-        old_l = np.column_stack([x for x in (old_l, _votes_of(existing, frame_l, k)) if x is not None])
-        old_u = np.column_stack([x for x in (old_u, _votes_of(existing, frame_u, k)) if x is not None])
-    focus_l = _focus_mask(focus, frame_l)[keep]
-    frame_l, gold = frame_l[keep], gold[keep]
-    old_l = None if old_l is None else old_l[keep]
-    texts = frame_l["text"].fillna("").astype(str).tolist()
-
+    rows = _rows(labeled, y, unlabeled, cardinality, class_names, existing, L_labeled, L_unlabeled, focus)
+    k, names, existing = rows.k, rows.class_names, rows.existing
     pool = deduplicate(list(candidates)) if candidates is not None else generate_candidates(
-        texts, gold, k, class_names=names, families=settings.families, min_support=settings.min_support,
-        max_per_class=settings.max_per_class, z=settings.z,
+        rows.texts, rows.gold, k, class_names=names, families=settings.families,
+        min_support=settings.min_support, max_per_class=settings.max_per_class, z=settings.z,
     )
     n_candidates = len(pool)
-    fires_l = _votes_of([s.to_lf() for s in pool], frame_l, k) != ABSTAIN
-    pool, fires_l = _distinct(pool, fires_l)
-    vote = _vote_with_existing(gold, k, settings, old_l, focus_l)
-    prior = vote.prior
-    passed = gate(pool, fires_l, gold, prior, settings) if pool else np.zeros(0, bool)
-    gated = [s for s, ok in zip(pool, passed, strict=True) if ok]
-    labels = np.array([s.label for s in gated], dtype=np.int64)
+    vote = _vote_with_existing(rows.gold, k, settings, rows.old_l, rows.focus_l)
     accuracy_before = vote.accuracy()
-    steps = greedy_select(vote, fires_l[:, passed], labels, budget=settings.max_lfs, min_gain=settings.min_gain)
-    chosen = []
-    for step in steps:
-        s = gated[step.column]
-        s.stats.update(gain=round(step.gain, 3), accuracy_before=round(step.accuracy_before, 4),
-                       accuracy_after=round(step.accuracy_after, 4))
-        chosen.append(s)
+    chosen, n_gated = _gate_and_select(pool, rows, vote, settings)
     taken = {*reserved_names, *(lf.name for lf in existing)}
     for s in chosen:
         s.name = free_name(s.name, taken)
     chosen_labels = np.array([s.label for s in chosen], dtype=np.int64)
-    fires_u = _votes_of([s.to_lf() for s in chosen], frame_u, k) != ABSTAIN
-    _unlabeled_stats(chosen, fires_u, old_u)
+    fires_u = _votes_of([s.to_lf() for s in chosen], rows.frame_u, k) != ABSTAIN
+    _unlabeled_stats(chosen, fires_u, rows.old_u)
     return SuggestionResult(
-        suggestions=chosen, settings=settings, n_labeled=len(frame_l), n_unlabeled=len(frame_u),
-        n_candidates=n_candidates, n_passed_gate=len(gated),
-        coverage_by_class=_coverage_by_class(old_u, fires_u, chosen_labels, k, names),
+        suggestions=chosen, settings=settings, n_labeled=len(rows.frame_l), n_unlabeled=len(rows.frame_u),
+        n_candidates=n_candidates, n_passed_gate=n_gated,
+        coverage_by_class=_coverage_by_class(rows.old_u, fires_u, chosen_labels, k, names),
         accuracy_before=accuracy_before, accuracy_after=vote.accuracy(), class_names=names,
         existing_sources=[lf.name for lf in existing],
     )
