@@ -19,6 +19,7 @@ against a determined attacker: the written module always shows the code for revi
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -84,6 +85,10 @@ def _limits(cpu_seconds: int, memory_mb: int):
     return apply
 
 
+def _too_long(timeout: float) -> SandboxError:
+    return SandboxError(f"the Python proposal ran longer than {timeout:g} s and was stopped")
+
+
 def run_python_lf(
     code: str, texts: Sequence[str], *, timeout: float = 20.0, memory_mb: int = 512
 ) -> SandboxResult:
@@ -97,7 +102,9 @@ def run_python_lf(
             timeout=timeout, preexec_fn=_limits(max(int(timeout), 1), memory_mb), check=False,
         )
     except subprocess.TimeoutExpired:
-        raise SandboxError(f"the Python proposal ran longer than {timeout:g} s and was stopped") from None
+        raise _too_long(timeout) from None
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):  # the CPU-seconds limit, reached before the wall clock's
+        raise _too_long(timeout)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
