@@ -415,6 +415,8 @@ def _apply_batch_lf(
             out = lf.apply_batch(batch, cache=cache)
         else:
             out = lf.apply_batch(batch)  # type: ignore[attr-defined]
+    except InvalidVoteError:
+        raise  # a vote checked inside the LF (a label set function's): invalid votes always raise
     except Exception as exc:
         where = f"rows {batch.index[0]!r}..{batch.index[-1]!r}" if len(batch) else "an empty batch"
         if on_error == "raise":

@@ -290,7 +290,7 @@ class TransformerStudent(BaseStudent):
         bar = tqdm(batches, desc=f"epoch {epoch}/{self.epochs}", disable=not self.progress, leave=False)
         total_loss, n_rows = 0.0, 0
         for batch in bar:
-            log_p = torch.log_softmax(self._logits(tokens, batch), dim=1)
+            log_p = self._log_probs(self._logits(tokens, batch))
             loss = -(weights[batch].to(self.device_) * log_p).sum() / len(batch)
             optimizer.zero_grad()
             loss.backward()
@@ -301,6 +301,13 @@ class TransformerStudent(BaseStudent):
             n_rows += len(batch)
             bar.set_postfix(loss=f"{loss.item():.4f}")
         return total_loss / n_rows
+
+    def _log_probs(self, logits: Any) -> Any:
+        """Log-probabilities whose columns the loss weights multiply: one per class here
+        (a subclass may read the logits otherwise, e.g. one sigmoid per label)."""
+        import torch
+
+        return torch.log_softmax(logits, dim=1)
 
     def _named_trainable(self) -> Iterator[tuple[str, Any]]:
         for prefix, module in (("encoder.", self.encoder_), ("head.", self.head_)):

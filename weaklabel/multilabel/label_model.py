@@ -1,0 +1,414 @@
+"""Multi-label label models: a two-class label model per label, and what links the labels.
+
+:class:`MultiLabelMajorityVote` is the baseline: a label is present where more of its
+sources vote PRESENT than ABSENT, absent elsewhere (no vote: absent).
+
+:class:`MultiLabelModel` works in two stages.
+
+1. **Per label, from its own votes.** Each label's columns are a two-class label matrix;
+   a copy of the single-label default :class:`~weaklabel.label_models.LabelModel` (or
+   the ``base`` given) learns from the rows where at least one of them votes and gives
+   ``P(present | votes)`` there. Aspect LFs are usually one-sided — a keyword says
+   "present" and is silent otherwise — so the rows where no source of a label votes carry
+   no vote to learn from; they get ``unvoted_rate``, the convention of majority vote (a
+   label no source asserts is absent) stated as a small probability.
+2. **With labeled dev rows, per label, a calibration that also reads the other labels.**
+   A logistic regression with the stage-1 log-odds as offset (so with no evidence it
+   changes nothing) learns, on the dev rows, how often the label is present where its
+   sources are silent, how far to trust their votes, and — the co-occurrence step — how
+   the other labels' probabilities shift it (in review sentences, a row whose only clear
+   aspect is the staff often has a second, unmarked one). Per label, five-fold
+   cross-validation on the dev rows keeps the stage-1 output, the calibration, or the
+   calibration with co-occurrence, whichever predicts the held-out dev rows best: the
+   co-occurrence is used only where it helps.
+
+Everything is vectorised over rows; the per-label loop is over the k labels only.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from weaklabel.exceptions import DegenerateFitWarning
+from weaklabel.label_models.base import BaseLabelModel, NotFittedError, load_label_model
+from weaklabel.lf import ABSTAIN
+from weaklabel.multilabel.lf import ABSENT, PRESENT
+from weaklabel.multilabel.matrix import MultiLabelMatrix
+from weaklabel.multilabel.metrics import check_indicator, multilabel_scores
+
+__all__ = ["CALIBRATIONS", "MultiLabelMajorityVote", "MultiLabelModel"]
+
+CALIBRATIONS = ("votes", "calibrated", "co_occurrence")
+"""What :class:`MultiLabelModel` keeps per label: the stage-1 probabilities, their
+calibration on dev rows, or the calibration that also reads the other labels."""
+_EPS = 1e-4
+_FORMAT = "weaklabel.MultiLabelModel"
+_FORMAT_VERSION = 1
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+class _MultiLabelEstimator:
+    """Input checks, prediction and scoring shared by the multi-label label models."""
+
+    def _check_matrix(self, M: Any, what: str = "M") -> MultiLabelMatrix:
+        if not isinstance(M, MultiLabelMatrix):
+            raise TypeError(
+                f"{what} must be a MultiLabelMatrix (see weaklabel.multilabel.apply_multilabel_lfs), "
+                f"got {type(M).__name__}"
+            )
+        return M
+
+    def _remember(self, M: MultiLabelMatrix) -> None:
+        self.classes_ = M.classes
+        self.lf_names_ = M.lf_names
+        self.targets_ = M.targets
+
+    def _check_same(self, M: Any, what: str = "M") -> MultiLabelMatrix:
+        if not hasattr(self, "classes_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(M) first")
+        M = self._check_matrix(M, what)
+        if M.classes != self.classes_:
+            raise ValueError(f"{what} has classes {M.classes}; the model was fitted on {self.classes_}")
+        if M.lf_names != self.lf_names_ or M.targets != self.targets_:
+            raise ValueError(
+                f"{what} has other sources than the model was fitted on "
+                f"({M.lf_names} vs {self.lf_names_}); pass the same sources in the same order"
+            )
+        return M
+
+    def predict_proba(self, M: MultiLabelMatrix) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, M: MultiLabelMatrix, threshold: float | Sequence[float] = 0.5) -> np.ndarray:
+        """``(n, k)`` 0/1: present where the probability exceeds ``threshold`` (one, or
+        one per label)."""
+        probs = self.predict_proba(M)
+        cut = np.broadcast_to(np.asarray(threshold, dtype=float), (probs.shape[1],))
+        return (probs > cut[None, :]).astype(np.int8)
+
+    def score(self, M: MultiLabelMatrix, Y: Any, threshold: float | Sequence[float] = 0.5) -> dict[str, float]:
+        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`."""
+        gold = check_indicator(Y, len(self.classes_))
+        return multilabel_scores(gold, self.predict(M, threshold))
+
+
+class MultiLabelMajorityVote(_MultiLabelEstimator):
+    """Per label: the share of its sources' votes that say PRESENT; 0 where none votes.
+
+    ``predict`` (threshold 0.5) is present where PRESENT votes outnumber ABSENT votes.
+    """
+
+    def fit(self, M: MultiLabelMatrix, Y_dev: Any = None, M_dev: Any = None) -> MultiLabelMajorityVote:
+        """Nothing to learn: remembers the classes and sources (dev rows are not used)."""
+        self._remember(self._check_matrix(M))
+        return self
+
+    def predict_proba(self, M: MultiLabelMatrix) -> np.ndarray:
+        present, absent = self._check_same(M).vote_counts()
+        total = present + absent
+        return np.where(total > 0, present / np.maximum(total, 1), 0.0)
+
+
+class MultiLabelModel(_MultiLabelEstimator):
+    """One label model per label, calibrated and linked through co-occurrence on dev rows.
+
+    Parameters
+    ----------
+    base
+        The two-class label model copied for every label (unfitted; its parameters are
+        reused). Default: :class:`~weaklabel.label_models.LabelModel`.
+    co_occurrence
+        ``"auto"``: per label, use the other labels where cross-validation on the dev rows
+        shows it helps; ``True``: always (with dev rows); ``False``: never.
+    unvoted_rate
+        Probability that a label is present on a row none of its sources votes on, before
+        dev rows correct it (see the module docstring).
+    penalty
+        L2 strength of the dev calibrations, pulling them toward "change nothing".
+    cv_folds
+        Folds of the cross-validation that chooses each label's calibration.
+    random_state
+        Seeds the per-label models and the folds.
+
+    Attributes
+    ----------
+    label_models_
+        The fitted two-class model of each label (``None`` for a label whose sources never vote).
+    calibration_
+        Per label, one of :data:`CALIBRATIONS`.
+    coef_
+        Per label, the calibration's coefficients (empty for ``"votes"``).
+    cv_log_loss_
+        Per label, the cross-validated dev log-loss of each calibration tried.
+    """
+
+    def __init__(
+        self,
+        base: BaseLabelModel | None = None,
+        *,
+        co_occurrence: bool | str = "auto",
+        unvoted_rate: float = 0.01,
+        penalty: float = 1.0,
+        cv_folds: int = 5,
+        random_state: int | None = None,
+    ) -> None:
+        self.base = base
+        self.co_occurrence = co_occurrence
+        self.unvoted_rate = unvoted_rate
+        self.penalty = penalty
+        self.cv_folds = cv_folds
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        if self.co_occurrence not in ("auto", True, False):
+            raise ValueError(f"co_occurrence must be 'auto', True or False, got {self.co_occurrence!r}")
+        if not 0 < self.unvoted_rate < 1:
+            raise ValueError(f"unvoted_rate must be in (0, 1), got {self.unvoted_rate!r}")
+        if not self.penalty > 0:
+            raise ValueError(f"penalty must be > 0, got {self.penalty!r}")
+        if not isinstance(self.cv_folds, int) or self.cv_folds < 2:
+            raise ValueError(f"cv_folds must be an integer >= 2, got {self.cv_folds!r}")
+
+    def _new_base(self) -> BaseLabelModel:
+        if self.base is None:
+            from weaklabel.label_models import LabelModel
+
+            return LabelModel(cardinality=2, random_state=self.random_state)
+        if not isinstance(self.base, BaseLabelModel):
+            raise TypeError(f"base must be a weaklabel label model, got {type(self.base).__name__}")
+        return type(self.base)(**self.base.get_params())
+
+    def fit(self, M: MultiLabelMatrix, Y_dev: Any = None, M_dev: MultiLabelMatrix | None = None) -> MultiLabelModel:
+        """Learn from the per-label votes ``M``; with gold ``Y_dev`` (an ``(n_dev, k)`` 0/1
+        matrix, ``-1`` rows unknown) of the rows ``M_dev`` (default: the rows of ``M``), also
+        the dev calibrations."""
+        self._check_params()
+        M = self._check_matrix(M)
+        self._remember(M)
+        dev = self._dev_rows(M, Y_dev, M_dev)
+        self.label_models_ = [self._fit_label(M, c, dev) for c in range(M.n_classes)]
+        k = M.n_classes
+        self.calibration_ = ["votes"] * k
+        self.coef_ = [np.empty(0)] * k
+        self.cv_log_loss_: list[dict[str, float]] = [{} for _ in range(k)]
+        if dev is not None:
+            self._fit_calibrations(*dev)
+        return self
+
+    def _dev_rows(self, M: MultiLabelMatrix, Y_dev: Any, M_dev: Any) -> tuple[MultiLabelMatrix, np.ndarray] | None:
+        if Y_dev is None:
+            if M_dev is not None:
+                raise ValueError("M_dev was given without Y_dev (the gold labels of its rows)")
+            return None
+        rows = M if M_dev is None else self._check_same(M_dev, "M_dev")
+        gold = check_indicator(Y_dev, M.n_classes, name="Y_dev")
+        if len(gold) != rows.n_rows:
+            raise ValueError(f"Y_dev has {len(gold)} rows, its votes {rows.n_rows}")
+        known = (gold >= 0).all(axis=1)
+        if not known.any():
+            raise ValueError("Y_dev holds no known row (all -1)")
+        return rows.take(np.flatnonzero(known)), gold[known]
+
+    def _fit_label(self, M: MultiLabelMatrix, c: int, dev: Any) -> BaseLabelModel | None:
+        L = M.label(c)
+        covered = (L.votes != ABSTAIN).any(axis=1)
+        if L.n_sources == 0 or not covered.any():
+            return None
+        L_dev = None if dev is None else dev[0].label(c)
+        dev_covered = None if L_dev is None else (L_dev.votes != ABSTAIN).any(axis=1)
+        if dev_covered is not None and dev_covered.any():
+            kwargs: dict[str, Any] = {"y_dev": dev[1][dev_covered, c], "L_dev": L_dev.take(dev_covered)}
+        else:
+            # Without gold, a latent-class fit on a rare label with few rows can invent a
+            # class balance far from what the votes say; anchor it to majority vote's.
+            present = ((L.votes == PRESENT).sum(axis=1) > (L.votes == ABSENT).sum(axis=1))[covered]
+            rate = (present.sum() + 1.0) / (covered.sum() + 2.0)
+            kwargs = {"class_balance": [1.0 - rate, rate]}
+        model = self._new_base()
+        with warnings.catch_warnings():
+            # One-sided sources (a keyword says "present" or nothing) never vote the other
+            # class: expected here, and the rows without votes are handled by this model.
+            warnings.filterwarnings("ignore", "LabelModel: no source votes for class", DegenerateFitWarning)
+            return model.fit(L.take(covered), **kwargs)
+
+    def _stage1(self, M: MultiLabelMatrix) -> tuple[np.ndarray, np.ndarray]:
+        """``(q, uncovered)``: per-label probabilities from each label's own votes."""
+        q = np.full((M.n_rows, M.n_classes), self.unvoted_rate)
+        uncovered = np.ones((M.n_rows, M.n_classes), dtype=bool)
+        for c, model in enumerate(self.label_models_):
+            if model is None:
+                continue
+            L = M.label(c)
+            covered = (L.votes != ABSTAIN).any(axis=1)
+            uncovered[:, c] = ~covered
+            if covered.any():
+                q[covered, c] = model.predict_proba(L.take(covered))[:, 1]
+        return q, uncovered
+
+    # ------------------------------------------------------------------ dev calibration
+    def _fit_calibrations(self, M_dev: MultiLabelMatrix, gold: np.ndarray) -> None:
+        q, uncovered = self._stage1(M_dev)
+        rng = np.random.default_rng(self.random_state)
+        folds = rng.permutation(len(gold)) % min(self.cv_folds, len(gold))
+        candidates = ["votes", "calibrated"]
+        if self.co_occurrence is True:
+            candidates = ["co_occurrence"]
+        elif self.co_occurrence == "auto" and M_dev.n_classes > 1:
+            candidates.append("co_occurrence")
+        for c in range(M_dev.n_classes):
+            y = gold[:, c].astype(float)
+            losses = {
+                kind: self._cv_log_loss(kind, q, uncovered, c, y, folds) for kind in candidates
+            }
+            best = min(losses, key=losses.__getitem__)
+            self.cv_log_loss_[c] = losses
+            self.calibration_[c] = best
+            if best != "votes":
+                offset, X = _design(best, q, uncovered, c)
+                self.coef_[c] = _fit_offset_logistic(X, offset, y, self.penalty)
+
+    def _cv_log_loss(
+        self, kind: str, q: np.ndarray, uncovered: np.ndarray, c: int, y: np.ndarray, folds: np.ndarray
+    ) -> float:
+        offset, X = _design(kind, q, uncovered, c)
+        if kind == "votes":
+            return _log_loss(y, expit(offset))
+        probs = np.empty(len(y))
+        for fold in np.unique(folds):
+            test = folds == fold
+            coef = _fit_offset_logistic(X[~test], offset[~test], y[~test], self.penalty)
+            probs[test] = expit(offset[test] + X[test] @ coef)
+        return _log_loss(y, probs)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_proba(self, M: MultiLabelMatrix) -> np.ndarray:
+        """``(n, k)``: the probability that each label is present on each row."""
+        M = self._check_same(M)
+        q, uncovered = self._stage1(M)
+        probs = q.copy()
+        for c, kind in enumerate(self.calibration_):
+            if kind != "votes":
+                offset, X = _design(kind, q, uncovered, c)
+                probs[:, c] = expit(offset + X @ self.coef_[c])
+        return probs
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model to the folder ``path``: ``multilabel_model.json`` and one
+        ``label_<i>.json`` per label (the two-class models' own JSON format). No pickle."""
+        self._check_same_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        files = []
+        for c, model in enumerate(self.label_models_):
+            if model is None:
+                files.append(None)
+                continue
+            files.append(f"label_{c}.json")
+            model.save(path / files[-1])
+        params = self.get_params()
+        base = params.pop("base")
+        payload = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "params": params,
+            "base": None if base is None else {"model": type(base).__name__, "params": base.get_params()},
+            "classes": self.classes_,
+            "lf_names": self.lf_names_,
+            "targets": self.targets_,
+            "label_model_files": files,
+            "calibration": self.calibration_,
+            "coef": [coef.tolist() for coef in self.coef_],
+            "cv_log_loss": self.cv_log_loss_,
+        }
+        (path / "multilabel_model.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MultiLabelModel:
+        """Read a model written by :meth:`save`."""
+        path = Path(path)
+        file = path / "multilabel_model.json"
+        if not file.is_file():
+            raise FileNotFoundError(f"no saved multi-label model at {path} (missing {file.name})")
+        try:
+            payload = json.loads(file.read_text(encoding="utf-8"))
+            if payload.get("format") != _FORMAT or payload.get("version") != _FORMAT_VERSION:
+                raise ValueError(f"format {payload.get('format')!r} version {payload.get('version')!r}")
+            base = None
+            if payload["base"] is not None:
+                from weaklabel import label_models
+
+                base = getattr(label_models, payload["base"]["model"])(**payload["base"]["params"])
+            model = cls(base, **payload["params"])
+            model.classes_ = payload["classes"]
+            model.lf_names_ = payload["lf_names"]
+            model.targets_ = payload["targets"]
+            model.label_models_ = [
+                None if name is None else load_label_model(path / name) for name in payload["label_model_files"]
+            ]
+            model.calibration_ = payload["calibration"]
+            model.coef_ = [np.asarray(coef, dtype=float) for coef in payload["coef"]]
+            model.cv_log_loss_ = payload["cv_log_loss"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a saved multi-label model or is corrupt: {exc}") from exc
+        return model
+
+    def _check_same_fitted(self) -> None:
+        if not hasattr(self, "calibration_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(M) first")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` arguments (scikit-learn's protocol)."""
+        return {
+            "base": self.base, "co_occurrence": self.co_occurrence, "unvoted_rate": self.unvoted_rate,
+            "penalty": self.penalty, "cv_folds": self.cv_folds, "random_state": self.random_state,
+        }
+
+
+def _design(kind: str, q: np.ndarray, uncovered: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, X)`` of label ``c``'s calibration: the stage-1 log-odds, and the features
+    whose coefficients correct it (intercept, silence, vote strength; other labels)."""
+    offset = _logit(q[:, c])
+    silent = uncovered[:, c].astype(float)
+    columns = [np.ones(len(q)), silent, offset * (1 - silent)]
+    if kind == "co_occurrence":
+        others = np.delete(q, c, axis=1)
+        columns += [*others.T, others.sum(axis=1)]
+    elif kind == "votes":
+        columns = []
+    return offset, np.column_stack(columns) if columns else np.empty((len(q), 0))
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def _fit_offset_logistic(X: np.ndarray, offset: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
+    """Coefficients minimising the log-loss of ``expit(offset + X @ coef)`` plus
+    ``penalty / 2 * |coef|^2``: with no data the answer is 0, i.e. the offset unchanged."""
+
+    def objective(coef: np.ndarray) -> tuple[float, np.ndarray]:
+        z = offset + X @ coef
+        p = expit(z)
+        loss = np.sum(np.logaddexp(0, z) - y * z) + 0.5 * penalty * coef @ coef
+        grad = X.T @ (p - y) + penalty * coef
+        return float(loss), grad
+
+    result = minimize(objective, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B")
+    return result.x
+
