@@ -285,10 +285,10 @@ def test_mams_label_model_holds_majority_vote(mams):
     _, _, M = mams["train"]
     val, Y_val, M_val = mams["val"]
     dev, held_out = np.arange(100), np.arange(100, len(val))
-    mv = MultiLabelMajorityVote().fit(M).score(M_val.take(held_out), Y_val[held_out])
-    plain = MultiLabelModel(random_state=0).fit(M).score(M_val.take(held_out), Y_val[held_out])
+    mv = MultiLabelMajorityVote().fit(M).evaluate(M_val.take(held_out), Y_val[held_out])
+    plain = MultiLabelModel(random_state=0).fit(M).evaluate(M_val.take(held_out), Y_val[held_out])
     with_dev = MultiLabelModel(random_state=0).fit(M, Y_val[dev], M_val.take(dev))
-    scores = with_dev.score(M_val.take(held_out), Y_val[held_out])
+    scores = with_dev.evaluate(M_val.take(held_out), Y_val[held_out])
     assert plain["macro_f1"] >= mv["macro_f1"] - 0.01
     assert scores["macro_f1"] >= mv["macro_f1"] - 0.01
     assert set(with_dev.calibration_) <= {"votes", "calibrated", "co_occurrence"}
@@ -328,8 +328,8 @@ def test_tropes_llm_answers_as_set_functions(shared_data):
     ada = M.select([f"text-ada-001:{c}" for c in classes])
     assert (ada.votes[unanswered] == ABSTAIN).all() and (ada.votes != ABSTAIN).any()
     Y, _ = to_indicator([[classes[c] for c in r["labels"]] for r in rows], classes)
-    mv = MultiLabelMajorityVote().fit(M).score(M, Y)
-    model = MultiLabelModel(random_state=0).fit(M).score(M, Y)
+    mv = MultiLabelMajorityVote().fit(M).evaluate(M, Y)
+    model = MultiLabelModel(random_state=0).fit(M).evaluate(M, Y)
     # every model is near zero on this set (chatgpt alone: macro F1 0.11); the label model
     # predicts present only where the LLMs agree, as majority vote does
     assert model["micro_precision"] >= 0.3 or np.isnan(model["micro_precision"])

@@ -37,8 +37,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from weaklabel._estimator import EstimatorMixin
 from weaklabel.exceptions import DegenerateFitWarning
-from weaklabel.label_models.base import BaseLabelModel, NotFittedError, load_label_model
+from weaklabel.label_models.base import BaseLabelModel, load_label_model
 from weaklabel.lf import ABSTAIN
 from weaklabel.multilabel.lf import ABSENT, PRESENT
 from weaklabel.multilabel.matrix import MultiLabelMatrix
@@ -59,8 +60,10 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-class _MultiLabelEstimator:
+class _MultiLabelEstimator(EstimatorMixin):
     """Input checks, prediction and scoring shared by the multi-label label models."""
+
+    _fitted_marker = "classes_"
 
     def _check_matrix(self, M: Any, what: str = "M") -> MultiLabelMatrix:
         if not isinstance(M, MultiLabelMatrix):
@@ -76,8 +79,11 @@ class _MultiLabelEstimator:
         self.targets_ = M.targets
 
     def _check_same(self, M: Any, what: str = "M") -> MultiLabelMatrix:
-        if not hasattr(self, "classes_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(M) first")
+        self._check_fitted()
+        return self._check_like(M, what)
+
+    def _check_like(self, M: Any, what: str) -> MultiLabelMatrix:
+        """``M`` has the classes and sources remembered from the training matrix."""
         M = self._check_matrix(M, what)
         if M.classes != self.classes_:
             raise ValueError(f"{what} has classes {M.classes}; the model was fitted on {self.classes_}")
@@ -98,8 +104,14 @@ class _MultiLabelEstimator:
         cut = np.broadcast_to(np.asarray(threshold, dtype=float), (probs.shape[1],))
         return (probs > cut[None, :]).astype(np.int8)
 
-    def score(self, M: MultiLabelMatrix, Y: Any, threshold: float | Sequence[float] = 0.5) -> dict[str, float]:
-        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`."""
+    def score(self, M: MultiLabelMatrix, Y: Any) -> float:
+        """Subset accuracy (rows whose whole label set is right), scikit-learn's ``score``
+        for multi-label classifiers; :meth:`evaluate` gives F1 and the rest."""
+        return self.evaluate(M, Y)["subset_accuracy"]
+
+    def evaluate(self, M: MultiLabelMatrix, Y: Any, threshold: float | Sequence[float] = 0.5) -> dict[str, float]:
+        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`
+        against gold ``Y`` (``(n, k)`` 0/1; ``-1`` rows unknown)."""
         gold = check_indicator(Y, len(self.classes_))
         return multilabel_scores(gold, self.predict(M, threshold))
 
@@ -153,6 +165,8 @@ class MultiLabelModel(_MultiLabelEstimator):
     cv_log_loss_
         Per label, the cross-validated dev log-loss of each calibration tried.
     """
+
+    _fitted_marker = "calibration_"
 
     def __init__(
         self,
@@ -213,7 +227,7 @@ class MultiLabelModel(_MultiLabelEstimator):
             if M_dev is not None:
                 raise ValueError("M_dev was given without Y_dev (the gold labels of its rows)")
             return None
-        rows = M if M_dev is None else self._check_same(M_dev, "M_dev")
+        rows = M if M_dev is None else self._check_like(M_dev, "M_dev")
         gold = check_indicator(Y_dev, M.n_classes, name="Y_dev")
         if len(gold) != rows.n_rows:
             raise ValueError(f"Y_dev has {len(gold)} rows, its votes {rows.n_rows}")
@@ -309,7 +323,7 @@ class MultiLabelModel(_MultiLabelEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the model to the folder ``path``: ``multilabel_model.json`` and one
         ``label_<i>.json`` per label (the two-class models' own JSON format). No pickle."""
-        self._check_same_fitted()
+        self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         files = []
@@ -366,17 +380,6 @@ class MultiLabelModel(_MultiLabelEstimator):
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path} is not a saved multi-label model or is corrupt: {exc}") from exc
         return model
-
-    def _check_same_fitted(self) -> None:
-        if not hasattr(self, "calibration_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(M) first")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The ``__init__`` arguments (scikit-learn's protocol)."""
-        return {
-            "base": self.base, "co_occurrence": self.co_occurrence, "unvoted_rate": self.unvoted_rate,
-            "penalty": self.penalty, "cv_folds": self.cv_folds, "random_state": self.random_state,
-        }
 
 
 def _design(kind: str, q: np.ndarray, uncovered: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,6 @@ rare labels, and F1 rewards a threshold below 0.5 when a label is under-predicte
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,9 +42,6 @@ __all__ = [
     "TransformerMultiLabelStudent",
     "check_label_probs",
 ]
-
-_CONFIG_FILE = "config.json"
-
 
 def check_label_probs(probs: Any, n_rows: int, name: str = "probs") -> np.ndarray:
     """Per-label probabilities ``(n, k)`` in [0, 1] (a 0/1 indicator works too)."""
@@ -114,7 +110,7 @@ class MultiLabelStudentMixin:
         sample_weight: Any = None,
         *,
         labeled_mask: Any = None,
-        classes: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
         dev_texts: Sequence[str] | None = None,
         dev_Y: Any = None,
     ) -> Any:
@@ -129,8 +125,8 @@ class MultiLabelStudentMixin:
         labeled_mask
             ``False`` for rows (n,) or (row, label) pairs (n, k) to leave out of the loss,
             e.g. rows on which no source voted at all.
-        classes
-            Class names (default ``"0"``, ``"1"``, ...).
+        class_names
+            The label names, in the order of the columns of ``probs`` (default: indices).
         dev_texts, dev_Y
             A dev split with gold 0/1 labels: scored per epoch, used for early stopping and
             for the per-label thresholds.
@@ -147,16 +143,16 @@ class MultiLabelStudentMixin:
         rows = mask.any(axis=1)
         if not rows.any():
             raise ValueError(f"no (row, label) left to train on among {n} rows (see labeled_mask, sample_weight)")
-        names = [str(c) for c in classes] if classes is not None else [str(c) for c in range(k)]
-        if len(names) != k:
-            raise ValueError(f"{len(names)} classes given for {k} label columns")
+        names = None if class_names is None else [str(c) for c in class_names]
+        if names is not None and len(names) != k:
+            raise ValueError(f"{len(names)} class_names given for {k} label columns")
         texts = [t for t, keep in zip(texts, rows, strict=True) if keep]
         targets, weights, mask = targets[rows], weights[rows], mask[rows]
         pair_weights = weights[:, None] * mask
         present_w, absent_w = _label_weights(self.class_weight, targets, pair_weights)
         loss_weights = np.hstack([pair_weights * targets * present_w, pair_weights * (1 - targets) * absent_w])
         dev = self._check_multilabel_dev(dev_texts, dev_Y, k)
-        self.classes_ = names
+        self.classes_ = np.arange(k) if names is None else np.asarray(names, dtype=object)
         self.n_classes_ = k
         self.n_train_rows_ = int(rows.sum())
         self.n_excluded_rows_ = int(n - rows.sum())
@@ -194,26 +190,30 @@ class MultiLabelStudentMixin:
         """``(n, k)`` 0/1: present where the probability exceeds the label's threshold."""
         return (self.predict_proba(texts) > self.thresholds_[None, :]).astype(np.int8)
 
-    def score(self, texts: Sequence[str], Y: Any) -> dict[str, float]:  # type: ignore[override]
-        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`."""
+    def score(self, texts: Sequence[str], Y: Any, sample_weight: Any = None) -> float:  # type: ignore[override]
+        """Subset accuracy (rows whose whole label set is right), scikit-learn's ``score``
+        for multi-label classifiers; :meth:`evaluate` gives F1 and the rest."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported by the multi-label score")
+        return self.evaluate(texts, Y)["subset_accuracy"]
+
+    def evaluate(self, texts: Sequence[str], Y: Any) -> dict[str, float]:  # type: ignore[override]
+        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`
+        against gold ``Y`` (``(n, k)`` 0/1; ``-1`` rows unknown)."""
         texts = check_texts(texts)
         gold = check_indicator(Y, self.n_classes_)
         return multilabel_scores(gold, self.predict(texts))
 
     def _write_config(self, path: Path, **extra: Any) -> None:
-        super()._write_config(  # type: ignore[misc]
-            path, **extra, classes=self.classes_, thresholds=self.thresholds_.tolist()
-        )
+        super()._write_config(path, **extra, thresholds=self.thresholds_.tolist())  # type: ignore[misc]
 
     @classmethod
-    def _restore_labels(cls, student: Any, path: str | Path) -> Any:
-        config = json.loads((Path(path) / _CONFIG_FILE).read_text(encoding="utf-8"))
-        try:
-            student.classes_ = list(config["classes"])
-            student.thresholds_ = np.asarray(config["thresholds"], dtype=float)
-        except KeyError as exc:
-            raise ValueError(f"{path} is not a saved multi-label student (no {exc} in {_CONFIG_FILE})") from exc
-        return student
+    def _thresholds_from(cls, path: str | Path) -> np.ndarray:
+        """The thresholds saved by :meth:`save` (read from the checked envelope)."""
+        _, config = cls._read_config(path)  # type: ignore[attr-defined]
+        if "thresholds" not in config:
+            raise ValueError(f"{path} is not a saved multi-label student (no thresholds)")
+        return np.asarray(config["thresholds"], dtype=float)
 
 
 def _fit_binary_logistic(X: Any, loss_weights: np.ndarray, c: int, k: int, C: float, **options: Any) -> tuple[np.ndarray, float, float]:
@@ -286,7 +286,9 @@ class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
     @classmethod
     def load(cls, path: str | Path) -> TfidfMultiLabelStudent:
         """Read a student written by :meth:`save`."""
-        return cls._restore_labels(super().load(path), path)
+        student = super().load(path)
+        student.thresholds_ = cls._thresholds_from(path)
+        return student
 
 
 class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):
@@ -366,4 +368,6 @@ class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):
     @classmethod
     def load(cls, path: str | Path) -> TransformerMultiLabelStudent:
         """Read a student written by :meth:`save`."""
-        return cls._restore_labels(super().load(path), path)
+        student = super().load(path)
+        student.thresholds_ = cls._thresholds_from(path)
+        return student
