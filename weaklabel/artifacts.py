@@ -52,6 +52,7 @@ __all__ = [
     "comparison_table",
     "probs_frame",
     "write_artifacts",
+    "write_staged",
 ]
 
 RUN_MANIFEST = "weaklabel_run.json"
@@ -68,8 +69,11 @@ ARTIFACT_NAMES = frozenset(
         "metrics.json",
         "config.json",
         "report.html",
+        "label_model",  # task multilabel: a folder of per-label models
+        "label_summary.csv",  # task multilabel: coverage and scores per label
     }
 )
+_FOLDER_ARTIFACTS = frozenset({"student", "label_model"})
 """Every name a run may write in its output directory (besides the manifest)."""
 _MANIFEST_FORMAT = "weaklabel.run-artifacts"
 _MANIFEST_VERSION = 1
@@ -163,7 +167,7 @@ def _is_ours(out: Path, name: str, owned: set[str]) -> bool:
     path = out / name
     if not path.exists() and not path.is_symlink():
         return True
-    kind_ok = path.is_dir() if name == "student" else path.is_file()
+    kind_ok = path.is_dir() if name in _FOLDER_ARTIFACTS else path.is_file()
     return name in owned and kind_ok and not path.is_symlink()
 
 
@@ -225,7 +229,12 @@ def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> 
     a file that cannot be written (read-only folder, full disk) raises an
     ``OutputDirError`` naming it, and the output directory then holds what it held before.
     """
-    out = Path(result.output_dir)
+    return write_staged(Path(result.output_dir), _writers(result, student_probs), result.config.name)
+
+
+def write_staged(out: Path, writers: list[tuple[str, Callable[[Path], Any]]], run_name: str) -> Path:
+    """Run ``writers`` (artifact name, ``write(path)``) into a staging folder, then move
+    the artifacts into ``out`` all or nothing (see :func:`write_artifacts`)."""
     owned = check_output_dir(out)  # again: files may have appeared while the run worked
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +243,6 @@ def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> 
     except OSError as exc:
         raise OutputDirError(f"cannot write the artifacts to {out}: {_reason(exc)}") from exc
     try:
-        writers = _writers(result, student_probs)
         for name, write in writers:
             try:
                 write(stage / name)
@@ -245,12 +253,12 @@ def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> 
         written = {name for name, _ in writers}
         try:
             # Listed first, so that a crash while moving never leaves an unlisted artifact.
-            _write_run_manifest(out, owned | written, result.config.name)
+            _write_run_manifest(out, owned | written, run_name)
             for name in sorted(owned | written):
                 _remove(out / name)  # a folder is not replaced by a move; stale artifacts go
                 if name in written:
                     os.replace(stage / name, out / name)
-            _write_run_manifest(out, written, result.config.name)
+            _write_run_manifest(out, written, run_name)
         except OSError as exc:
             raise OutputDirError(f"cannot move the artifacts into {out}: {_reason(exc)}") from exc
     finally:

@@ -64,7 +64,9 @@ class DataConfig(_Strict):
     path: Path | None = Field(
         None, description="WRENCH folder or table file (relative paths are relative to the config file)."
     )
-    name: str = Field("youtube_spam", description="Bundled dataset name (source=bundled).")
+    name: str = Field(
+        "youtube_spam", description="Bundled dataset (source=bundled): youtube_spam, or mams_acsa (task multilabel)."
+    )
     text_column: str = Field("text", description="Column holding the text (source=table).")
     label_column: str | None = Field(
         None, description="Column holding gold labels, if any (source=table). Used for evaluation only."
@@ -74,6 +76,10 @@ class DataConfig(_Strict):
     )
     class_names: list[str] | None = Field(
         None, description="Class names in index order (default: from the dataset)."
+    )
+    label_separator: str | None = Field(
+        None, description="task multilabel: the separator of several class names in one label "
+        "cell (e.g. '|'); list cells and JSON lists need none.",
     )
     valid_fraction: float = Field(0.1, ge=0, lt=1, description="Seeded valid share when no split is given.")
     test_fraction: float = Field(0.2, ge=0, lt=1, description="Seeded test share when no split is given.")
@@ -124,6 +130,10 @@ class LLMLabelerConfig(_Strict):
     prompt: str = Field(description="Prompt template over the row's columns, e.g. '... {text} ...'.")
     labels: dict[str, int | str] = Field(
         description="Answer word -> class index or class name (or -1 to abstain)."
+    )
+    label: str | None = Field(
+        None, description="task multilabel: the class this yes/no prompt votes on; labels then map "
+        "answer words to 1 (present), 0 (absent) or -1 (abstain).",
     )
     backend: Literal["local", "openai"] = Field(
         "local", description="local: in-process model (no key); openai: any OpenAI-compatible endpoint."
@@ -211,6 +221,10 @@ class FitConfig(_Strict):
     """One run: data -> votes -> label model -> probabilistic labels -> student -> report."""
 
     name: str = Field("run", description="Run name, shown in the report.")
+    task: Literal["multiclass", "multilabel"] = Field(
+        "multiclass", description="multiclass: one class per row; multilabel: a set of classes per "
+        "row, LFs voting per label (see docs/how-to/multilabel.md).",
+    )
     seed: int = Field(0, description="Seed for every random choice (splits, sampling, models).")
     output_dir: Path = Field(Path("runs/run"), description="Where artifacts are written.")
     cache_dir: Path | None = Field(
@@ -237,6 +251,22 @@ class FitConfig(_Strict):
         if duplicated:
             raise ValueError(f"LLM labeler names must be unique; duplicated: {duplicated}")
         return labelers
+
+    @model_validator(mode="after")
+    def _task_fits(self) -> FitConfig:
+        if self.task == "multilabel":
+            if self.data.source == "wrench":
+                raise ValueError("task multilabel reads a table (data.source: table) or bundled mams_acsa, not WRENCH votes")
+            unmarked = [spec.name for spec in self.llm_labelers if spec.label is None]
+            if unmarked:
+                raise ValueError(f"task multilabel: llm_labelers {unmarked} need the label they vote on (label: ...)")
+        else:
+            marked = [spec.name for spec in self.llm_labelers if spec.label is not None]
+            if marked:
+                raise ValueError(f"llm_labelers {marked} set label, which only task multilabel uses")
+            if self.data.label_separator is not None:
+                raise ValueError("data.label_separator is for task multilabel")
+        return self
 
     @model_validator(mode="after")
     def _has_sources(self) -> FitConfig:

@@ -99,6 +99,11 @@ def _print_summary(result: RunResult) -> None:
     from weaklabel.run_summary import comparison_table, llm_usage_table
 
     pd.set_option("display.width", 160)
+    if result.config.task == "multilabel":
+        from weaklabel.multilabel.pipeline import print_summary
+
+        print_summary(result)
+        return
     train = result.splits["train"]
     gold = train.y if train.has_gold else None
     print("\nLF summary (train split):")

@@ -579,6 +579,10 @@ def _evaluate(
 # ---------------------------------------------------------------- run
 def run_pipeline(config: FitConfig) -> RunResult:
     """Run every step of ``config`` and write the artifacts; see ``weaklabel.fit``."""
+    if config.task == "multilabel":
+        from weaklabel.multilabel.pipeline import run_multilabel
+
+        return run_multilabel(config)
     timings: dict[str, float] = {}
     with _Step(timings, "check data, sources and options"):
         plan = prepare_run(config)
