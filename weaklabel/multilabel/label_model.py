@@ -12,15 +12,17 @@ sources vote PRESENT than ABSENT, absent elsewhere (no vote: absent).
    "present" and is silent otherwise — so the rows where no source of a label votes carry
    no vote to learn from; they get ``unvoted_rate``, the convention of majority vote (a
    label no source asserts is absent) stated as a small probability.
-2. **With labeled dev rows, per label, a calibration that also reads the other labels.**
-   A logistic regression with the stage-1 log-odds as offset (so with no evidence it
-   changes nothing) learns, on the dev rows, how often the label is present where its
-   sources are silent, how far to trust their votes, and — the co-occurrence step — how
-   the other labels' probabilities shift it (in review sentences, a row whose only clear
-   aspect is the staff often has a second, unmarked one). Per label, five-fold
-   cross-validation on the dev rows keeps the stage-1 output, the calibration, or the
-   calibration with co-occurrence, whichever predicts the held-out dev rows best: the
-   co-occurrence is used only where it helps.
+2. **With labeled dev rows, per label, what silence means — and what the other labels say.**
+   On the rows where a label's sources are silent, a logistic regression with the stage-1
+   log-odds as offset (so with no evidence it changes nothing) learns from the dev rows how
+   often the label is present there and — the co-occurrence step — how the other labels'
+   probabilities shift that (in review sentences, a row whose only clear aspect is the
+   staff often has a second, unmarked one). Rows with votes keep their stage-1
+   probabilities: learned from every train row, they know more than a hundred dev rows.
+   Per label, five-fold cross-validation on the dev rows keeps the stage-1 output unless
+   the calibration, then the calibration with co-occurrence, predicts the held-out dev rows
+   better by more than two standard errors: the co-occurrence is used only where it
+   clearly helps.
 
 Everything is vectorised over rows; the per-label loop is over the k labels only.
 """
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,10 @@ from weaklabel._estimator import EstimatorMixin
 from weaklabel.exceptions import DegenerateFitWarning
 from weaklabel.label_models.base import BaseLabelModel, load_label_model
 from weaklabel.lf import ABSTAIN
-from weaklabel.multilabel.lf import ABSENT, PRESENT
-from weaklabel.multilabel.matrix import MultiLabelMatrix
+from weaklabel.matrix import LabelMatrix
+from weaklabel.multilabel.matrix import VOTE_NAMES, MultiLabelMatrix
 from weaklabel.multilabel.metrics import check_indicator, multilabel_scores
+from weaklabel.multilabel.statistics import MultiLabelStatistics
 
 __all__ = ["CALIBRATIONS", "MultiLabelMajorityVote", "MultiLabelModel"]
 
@@ -209,12 +212,43 @@ class MultiLabelModel(_MultiLabelEstimator):
         """Learn from the per-label votes ``M``; with gold ``Y_dev`` (an ``(n_dev, k)`` 0/1
         matrix, ``-1`` rows unknown) of the rows ``M_dev`` (default: the rows of ``M``), also
         the dev calibrations."""
-        self._check_params()
         M = self._check_matrix(M)
-        self._remember(M)
-        dev = self._dev_rows(M, Y_dev, M_dev)
-        self.label_models_ = [self._fit_label(M, c, dev) for c in range(M.n_classes)]
-        k = M.n_classes
+        return self.fit_chunks([M], Y_dev, M if Y_dev is not None and M_dev is None else M_dev)
+
+    def fit_chunks(self, chunks: Iterable[MultiLabelMatrix], Y_dev: Any = None, M_dev: Any = None) -> MultiLabelModel:
+        """Fit from row chunks of one matrix (e.g. Parquet shards), read once; gold labels
+        need their own votes (``Y_dev`` with ``M_dev``)."""
+        stats = None
+        for position, chunk in enumerate(chunks):
+            chunk = self._check_matrix(chunk, f"chunk {position}")
+            if stats is None:
+                stats = self.new_statistics(chunk.lf_names, chunk.targets, chunk.classes)
+            elif (chunk.lf_names, chunk.targets, chunk.classes) != (stats.lf_names, stats.targets, stats.classes):
+                raise ValueError(f"chunk {position} has other sources or classes than chunk 0")
+            stats.update(chunk.votes)
+        if stats is None:
+            raise ValueError("fit_chunks got no chunks")
+        return self.fit_statistics(stats, Y_dev, M_dev)
+
+    def new_statistics(self, lf_names: Sequence[str], targets: Sequence[str], classes: Sequence[str]) -> MultiLabelStatistics:
+        """Empty statistics to fill with row blocks (``update``) and merge, then pass to
+        :meth:`fit_statistics`: how streaming and Dask fits work."""
+        self._check_params()
+        base = self._new_base()
+        maker = getattr(base, "new_statistics", None)
+        return MultiLabelStatistics(lf_names, targets, classes, None if maker is None else lambda m: maker(m, 2))
+
+    def fit_statistics(self, stats: MultiLabelStatistics, Y_dev: Any = None, M_dev: Any = None) -> MultiLabelModel:
+        """Fit from accumulated :class:`MultiLabelStatistics` (see :meth:`new_statistics`)."""
+        self._check_params()
+        if stats.n_rows == 0:
+            raise ValueError("cannot fit a multi-label model on no rows")
+        self.classes_, self.lf_names_, self.targets_ = stats.classes, stats.lf_names, stats.targets
+        if Y_dev is not None and M_dev is None:
+            raise ValueError("Y_dev needs its rows' votes (M_dev) when fitting from chunks or statistics")
+        dev = self._dev_rows(Y_dev, M_dev)
+        self.label_models_ = [self._fit_label(stats, c) for c in range(len(stats.classes))]
+        k = len(stats.classes)
         self.calibration_ = ["votes"] * k
         self.coef_ = [np.empty(0)] * k
         self.cv_log_loss_: list[dict[str, float]] = [{} for _ in range(k)]
@@ -222,13 +256,13 @@ class MultiLabelModel(_MultiLabelEstimator):
             self._fit_calibrations(*dev)
         return self
 
-    def _dev_rows(self, M: MultiLabelMatrix, Y_dev: Any, M_dev: Any) -> tuple[MultiLabelMatrix, np.ndarray] | None:
+    def _dev_rows(self, Y_dev: Any, M_dev: Any) -> tuple[MultiLabelMatrix, np.ndarray] | None:
         if Y_dev is None:
             if M_dev is not None:
                 raise ValueError("M_dev was given without Y_dev (the gold labels of its rows)")
             return None
-        rows = M if M_dev is None else self._check_like(M_dev, "M_dev")
-        gold = check_indicator(Y_dev, M.n_classes, name="Y_dev")
+        rows = self._check_like(M_dev, "M_dev")
+        gold = check_indicator(Y_dev, len(self.classes_), name="Y_dev")
         if len(gold) != rows.n_rows:
             raise ValueError(f"Y_dev has {len(gold)} rows, its votes {rows.n_rows}")
         known = (gold >= 0).all(axis=1)
@@ -236,27 +270,24 @@ class MultiLabelModel(_MultiLabelEstimator):
             raise ValueError("Y_dev holds no known row (all -1)")
         return rows.take(np.flatnonzero(known)), gold[known]
 
-    def _fit_label(self, M: MultiLabelMatrix, c: int, dev: Any) -> BaseLabelModel | None:
-        L = M.label(c)
-        covered = (L.votes != ABSTAIN).any(axis=1)
-        if L.n_sources == 0 or not covered.any():
+    def _fit_label(self, stats: MultiLabelStatistics, c: int) -> BaseLabelModel | None:
+        if stats.per_label[c] is None or stats.covered[c] == 0:
             return None
-        L_dev = None if dev is None else dev[0].label(c)
-        dev_covered = None if L_dev is None else (L_dev.votes != ABSTAIN).any(axis=1)
-        if dev_covered is not None and dev_covered.any():
-            kwargs: dict[str, Any] = {"y_dev": dev[1][dev_covered, c], "L_dev": L_dev.take(dev_covered)}
-        else:
-            # Without gold, a latent-class fit on a rare label with few rows can invent a
-            # class balance far from what the votes say; anchor it to majority vote's.
-            present = ((L.votes == PRESENT).sum(axis=1) > (L.votes == ABSENT).sum(axis=1))[covered]
-            rate = (present.sum() + 1.0) / (covered.sum() + 2.0)
-            kwargs = {"class_balance": [1.0 - rate, rate]}
+        # A latent-class fit on a rare label with few rows can invent a class balance far
+        # from what the votes say, and the handful of dev rows a rare label's sources vote
+        # on cannot fix it: anchor it to majority vote's. Dev rows act in stage 2.
+        rate = (stats.present[c] + 1.0) / (stats.covered[c] + 2.0)
+        balance = [1.0 - rate, rate]
+        names = stats.sources_of(c)
         model = self._new_base()
         with warnings.catch_warnings():
             # One-sided sources (a keyword says "present" or nothing) never vote the other
             # class: expected here, and the rows without votes are handled by this model.
             warnings.filterwarnings("ignore", "LabelModel: no source votes for class", DegenerateFitWarning)
-            return model.fit(L.take(covered), **kwargs)
+            if isinstance(stats.per_label[c], list):
+                L = LabelMatrix(stats.covered_votes(c), names, cardinality=2, class_names=VOTE_NAMES)
+                return model.fit(L, class_balance=balance)
+            return model.fit_statistics(stats.per_label[c], class_balance=balance, lf_names=names)
 
     def _stage1(self, M: MultiLabelMatrix) -> tuple[np.ndarray, np.ndarray]:
         """``(q, uncovered)``: per-label probabilities from each label's own votes."""
@@ -284,28 +315,30 @@ class MultiLabelModel(_MultiLabelEstimator):
             candidates.append("co_occurrence")
         for c in range(M_dev.n_classes):
             y = gold[:, c].astype(float)
-            losses = {
-                kind: self._cv_log_loss(kind, q, uncovered, c, y, folds) for kind in candidates
-            }
-            best = min(losses, key=losses.__getitem__)
-            self.cv_log_loss_[c] = losses
+            losses = {kind: self._cv_losses(kind, q, uncovered, c, y, folds) for kind in candidates}
+            best = candidates[0]
+            for kind in candidates[1:]:
+                if _clearly_better(losses[kind], losses[best]):
+                    best = kind
+            self.cv_log_loss_[c] = {kind: float(loss.mean()) for kind, loss in losses.items()}
             self.calibration_[c] = best
             if best != "votes":
                 offset, X = _design(best, q, uncovered, c)
                 self.coef_[c] = _fit_offset_logistic(X, offset, y, self.penalty)
 
-    def _cv_log_loss(
+    def _cv_losses(
         self, kind: str, q: np.ndarray, uncovered: np.ndarray, c: int, y: np.ndarray, folds: np.ndarray
-    ) -> float:
+    ) -> np.ndarray:
+        """Per dev row, the log-loss of ``kind`` fitted without the row's fold."""
         offset, X = _design(kind, q, uncovered, c)
         if kind == "votes":
-            return _log_loss(y, expit(offset))
+            return _log_losses(y, expit(offset))
         probs = np.empty(len(y))
         for fold in np.unique(folds):
             test = folds == fold
             coef = _fit_offset_logistic(X[~test], offset[~test], y[~test], self.penalty)
             probs[test] = expit(offset[test] + X[test] @ coef)
-        return _log_loss(y, probs)
+        return _log_losses(y, probs)
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, M: MultiLabelMatrix) -> np.ndarray:
@@ -384,21 +417,32 @@ class MultiLabelModel(_MultiLabelEstimator):
 
 def _design(kind: str, q: np.ndarray, uncovered: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
     """``(offset, X)`` of label ``c``'s calibration: the stage-1 log-odds, and the features
-    whose coefficients correct it (intercept, silence, vote strength; other labels)."""
+    whose coefficients correct them on the rows where the label's sources are silent (the
+    rows with votes keep their stage-1 probabilities: learned from every train row, they
+    know more than a hundred dev rows). ``calibrated``: how often the label is present when
+    its sources are silent; ``co_occurrence``: also as a function of the other labels."""
     offset = _logit(q[:, c])
     silent = uncovered[:, c].astype(float)
-    columns = [np.ones(len(q)), silent, offset * (1 - silent)]
+    if kind == "votes":
+        return offset, np.empty((len(q), 0))
+    columns = [np.ones(len(q))]
     if kind == "co_occurrence":
         others = np.delete(q, c, axis=1)
         columns += [*others.T, others.sum(axis=1)]
-    elif kind == "votes":
-        columns = []
-    return offset, np.column_stack(columns) if columns else np.empty((len(q), 0))
+    return offset, np.column_stack(columns) * silent[:, None]
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def _log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+
+def _clearly_better(candidate: np.ndarray, incumbent: np.ndarray) -> bool:
+    """Whether the candidate's held-out log-loss is lower by more than two standard errors
+    of the paired per-row difference: a hundred dev rows leave much noise, and a
+    calibration that only seems better moves rare labels' probabilities across 0.5."""
+    difference = incumbent - candidate
+    return bool(difference.mean() > 2 * difference.std(ddof=1) / np.sqrt(len(difference)))
 
 
 def _fit_offset_logistic(X: np.ndarray, offset: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
