@@ -203,22 +203,22 @@ def _partition_statistics(
     return copy.deepcopy(template).update(votes, offset=offset)
 
 
-def _merge_statistics(*parts: VoteStatistics) -> VoteStatistics:
+def _merge_statistics(*parts: Any) -> Any:
     merged = copy.deepcopy(parts[0])
     for part in parts[1:]:
         merged.merge(part)
     return merged
 
 
-def _statistics_graph(model: LabelModel, votes_ddf: dd.DataFrame, k: int) -> Any:
-    """A delayed VoteStatistics of every row: per partition, then merged in a tree.
+def _statistics_graph(template: Any, votes_ddf: dd.DataFrame) -> Any:
+    """Delayed statistics of every row: ``template`` (empty mergeable statistics, such as a
+    VoteStatistics) filled per partition, then merged in a tree.
 
     Each partition's global offset is a chain of its predecessors' lengths, so a partition's
     votes are computed once and kept only until the offsets before it are known.
     """
     import dask
 
-    template = model.new_statistics(len(votes_ddf.columns), k)
     parts = votes_ddf.to_delayed()
     level, offset = [], 0
     for part in parts:
@@ -284,7 +284,7 @@ def fit_label_model(
             f"weaklabel.dask fits LabelModel (from merged statistics) and MajorityVote; "
             f"{type(model).__name__} needs every row: fit it on votes_ddf.compute()"
         )
-    graph = _statistics_graph(model, votes_ddf, int(k))
+    graph = _statistics_graph(model.new_statistics(len(votes_ddf.columns), int(k)), votes_ddf)
     stats = _compute(graph, client, scheduler_address, n_workers, threads_per_worker)
     if stats.n_rows == 0:
         raise ValueError("fit_label_model got no rows (empty Dask DataFrame)")
