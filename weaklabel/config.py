@@ -135,6 +135,11 @@ class LLMLabelerConfig(_Strict):
         None, description="task multilabel: the class this yes/no prompt votes on; labels then map "
         "answer words to 1 (present), 0 (absent) or -1 (abstain).",
     )
+    answer: Literal["class", "label_set"] = Field(
+        "class", description="task multilabel: label_set for one prompt naming every class it finds "
+        "(labels then map answer words, aliases or option codes to class indices; what it does "
+        "not name is absent).",
+    )
     backend: Literal["local", "openai"] = Field(
         "local", description="local: in-process model (no key); openai: any OpenAI-compatible endpoint."
     )
@@ -257,13 +262,19 @@ class FitConfig(_Strict):
         if self.task == "multilabel":
             if self.data.source == "wrench":
                 raise ValueError("task multilabel reads a table (data.source: table) or bundled mams_acsa, not WRENCH votes")
-            unmarked = [spec.name for spec in self.llm_labelers if spec.label is None]
+            unmarked = [spec.name for spec in self.llm_labelers if spec.label is None and spec.answer == "class"]
             if unmarked:
-                raise ValueError(f"task multilabel: llm_labelers {unmarked} need the label they vote on (label: ...)")
+                raise ValueError(
+                    f"task multilabel: llm_labelers {unmarked} need the label they vote on (label: ...), "
+                    "or answer: label_set"
+                )
+            both = [spec.name for spec in self.llm_labelers if spec.label is not None and spec.answer == "label_set"]
+            if both:
+                raise ValueError(f"llm_labelers {both}: a label_set prompt names several labels; drop label")
         else:
-            marked = [spec.name for spec in self.llm_labelers if spec.label is not None]
+            marked = [spec.name for spec in self.llm_labelers if spec.label is not None or spec.answer != "class"]
             if marked:
-                raise ValueError(f"llm_labelers {marked} set label, which only task multilabel uses")
+                raise ValueError(f"llm_labelers {marked} set label or answer, which only task multilabel uses")
             if self.data.label_separator is not None:
                 raise ValueError("data.label_separator is for task multilabel")
         return self

@@ -255,21 +255,13 @@ def _build_llm_labeler(
         known = valid.y >= 0  # type: ignore[operator]
         examples = (valid.data[known], valid.y[known])  # type: ignore[index]
         options["few_shot"] = spec.few_shot
-    model = None if spec.backend == "local" and spec.model == "default" else spec.model
     try:
         labeler = LLMLabeler(
             spec.name,
             PromptTemplate(spec.prompt, name=spec.name),
             spec.labels,
-            model=model,
-            backend=spec.backend,
-            base_url=spec.base_url,
-            api_key_env=spec.api_key_env,
-            max_concurrency=spec.max_concurrency,
-            max_rows=spec.max_rows,
-            cache_path=cache_dir / "llm.sqlite",
-            seed=config.seed,
             examples=examples,
+            **llm_options(spec, config, cache_dir),
             **options,
         )
         return labeler.validate(
@@ -279,6 +271,21 @@ def _build_llm_labeler(
         raise  # the labeler's own checks name it
     except (TypeError, ValueError, FileNotFoundError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def llm_options(spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path) -> dict[str, Any]:
+    """The settings every LLM source of a run takes from its config entry (endpoint, model,
+    budget, concurrency, cache, seed)."""
+    return {
+        "model": None if spec.backend == "local" and spec.model == "default" else spec.model,
+        "backend": spec.backend,
+        "base_url": spec.base_url,
+        "api_key_env": spec.api_key_env,
+        "max_concurrency": spec.max_concurrency,
+        "max_rows": spec.max_rows,
+        "cache_path": cache_dir / "llm.sqlite",
+        "seed": config.seed,
+    }
 
 
 def _open_llm_caches(labelers: list[Any]) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "for_label",
     "keyword_lf",
     "label_set_function",
+    "label_set_source",
     "labeling_function",
     "regex_lf",
     "target_label",
@@ -423,15 +424,39 @@ def _expand_set(source: LabelSetFunction, classes: list[str]) -> list[BaseLabeli
     return views
 
 
+def label_set_source(source: Any, *, unnamed: Unnamed = "absent", labels: Sequence[str] | None = None) -> LabelSetFunction:
+    """A source that labels whole batches with label sets — an
+    :class:`~weaklabel.llm.LLMLabelSetLabeler` (one prompt naming the aspects of each row) —
+    as a :class:`LabelSetFunction`. Its labels default to ``source.labels``; what it does not
+    name is absent (``unnamed="absent"``), as its answer lists everything it finds."""
+    return LabelSetFunction(
+        source.name, source, kind="batch", unnamed=unnamed,
+        labels=labels if labels is not None else getattr(source, "labels", None),
+    )
+
+
+def _is_set_source(obj: Any) -> bool:
+    """An object that is no LF but labels batches with sets (an LLM set labeler)."""
+    return (
+        not isinstance(obj, BaseLabelingFunction)
+        and callable(getattr(obj, "apply_batch", None))
+        and isinstance(getattr(obj, "name", None), str)
+        and getattr(obj, "labels", None) is not None
+    )
+
+
 def expand(lfs: Iterable[Any], classes: Sequence[str]) -> list[BaseLabelingFunction]:
     """Every source as per-label binary LFs (each with a ``target_label`` among ``classes``).
 
     Per-label LFs pass through; a :class:`LabelSetFunction` becomes one LF per label it
-    covers. A source that is neither is an error naming it.
+    covers, and so does an LLM set labeler (read with :func:`label_set_source`). A source
+    that is none of these is an error naming it.
     """
     classes = list(classes)
     out: list[BaseLabelingFunction] = []
     for lf in [lfs] if isinstance(lfs, BaseLabelingFunction) else lfs:
+        if _is_set_source(lf):
+            lf = label_set_source(lf)
         if isinstance(lf, LabelSetFunction):
             out.extend(_expand_set(lf, classes))
             continue

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from weaklabel._fingerprint import lfs_fingerprint
 from weaklabel.artifacts import _json_safe, check_output_dir, comparison_table, write_staged
-from weaklabel.config import ConfigError, DataConfig, FitConfig
+from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig
 from weaklabel.lf import ABSTAIN, BaseLabelingFunction
 from weaklabel.multilabel.analysis import co_occurrence, label_summary, lf_summary
 from weaklabel.multilabel.apply import apply_multilabel_lfs
@@ -39,11 +40,13 @@ from weaklabel.pipeline import (
     _build_llm_labeler,
     _check_columns,
     _construct,
+    _lf_module_objects,
     _load_lf_modules,
     _open_llm_caches,
     _seeded_split,
     _Step,
     _texts,
+    llm_options,
 )
 from weaklabel.run_result import RunResult, Split
 
@@ -116,7 +119,7 @@ class _Plan:
     splits: dict[str, Split]
     classes: list[str]
     lfs: list[BaseLabelingFunction]
-    llm_labelers: list[tuple[Any, str]]
+    llm_labelers: list[tuple[Any, str | None]]
     label_model: Any
     student: Any
     output_dir: Path
@@ -161,13 +164,7 @@ def _prepare(config: FitConfig) -> _Plan:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"lfs.modules: {exc}") from exc
     _check_columns(lfs, config.llm_labelers, splits["train"].data)
-    labelers = []
-    for spec in config.llm_labelers:
-        if spec.label not in classes:
-            raise ConfigError(f"llm_labelers[{spec.name}].label {spec.label!r} is not a class {classes}")
-        if spec.few_shot:
-            raise ConfigError(f"llm_labelers[{spec.name}].few_shot: not available for task multilabel yet")
-        labelers.append((_build_llm_labeler(spec, config, cache_dir, splits, 2), spec.label))
+    labelers = [_build_llm_source(spec, config, cache_dir, splits, classes) for spec in config.llm_labelers]
     names = [lf.name for lf in lfs] + [labeler.name for labeler, _ in labelers]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:
@@ -181,6 +178,35 @@ def _prepare(config: FitConfig) -> _Plan:
     return _Plan(splits, classes, lfs, labelers, model, student, output_dir, cache_dir)
 
 
+def _build_llm_source(
+    spec: LLMLabelerConfig, config: FitConfig, cache_dir: Path, splits: dict[str, Split], classes: list[str]
+) -> tuple[Any, str | None]:
+    """A yes/no prompt with its label, or a set prompt (label None); nothing is sent."""
+    where = f"llm_labelers[{spec.name}]"
+    if spec.few_shot:
+        raise ConfigError(f"{where}.few_shot: not available for task multilabel yet")
+    if spec.answer == "class":
+        if spec.label not in classes:
+            raise ConfigError(f"{where}.label {spec.label!r} is not a class {classes}")
+        return _build_llm_labeler(spec, config, cache_dir, splits, 2), spec.label
+    outside = {word: index for word, index in spec.labels.items() if not 0 <= index < len(classes)}
+    if outside:
+        raise ConfigError(f"{where}.labels maps {outside} outside the {len(classes)} classes 0..{len(classes) - 1}")
+    from weaklabel.llm import LLMLabelSetLabeler
+
+    options = dict(spec.options)
+    if spec.decoding is not None:
+        options["decoding"] = spec.decoding
+    aliases = {word: classes[index] for word, index in spec.labels.items() if word != classes[index]}
+    try:
+        labeler = LLMLabelSetLabeler(
+            spec.name, spec.prompt, classes, aliases=aliases, **llm_options(spec, config, cache_dir), **options
+        )
+    except (TypeError, ValueError, FileNotFoundError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return labeler, None
+
+
 # ---------------------------------------------------------------- steps
 def votes_of(split: Split) -> MultiLabelMatrix:
     """All multi-label votes gathered for ``split``, side by side."""
@@ -189,9 +215,10 @@ def votes_of(split: Split) -> MultiLabelMatrix:
 
 def _apply_lfs(plan: _Plan, config: FitConfig) -> None:
     targets = [lf.target_label for lf in plan.lfs]  # type: ignore[attr-defined]
+    code = lfs_fingerprint(plan.lfs, _lf_module_objects(config.lfs.modules))
     for split in plan.splits.values():
         if len(split.data):
-            L = _apply_cached(plan.lfs, split, config, 2, plan.cache_dir)
+            L = _apply_cached(plan.lfs, split, config, 2, plan.cache_dir, code)
             split.votes.append(MultiLabelMatrix(L, targets=targets, classes=plan.classes))
 
 
@@ -200,11 +227,11 @@ def _run_llm_labelers(plan: _Plan, config: FitConfig) -> dict[str, dict[str, Any
     valid = plan.splits["valid"]
     reports: dict[str, dict[str, Any]] = {labeler.name: {} for labeler, _ in plan.llm_labelers}
     for labeler, label in plan.llm_labelers:
-        if getattr(labeler, "decoding_", None) == "logprobs" and valid.has_gold:
+        if label is not None and labeler.decoding_ == "logprobs" and valid.has_gold:
             known = (valid.y >= 0).all(axis=1)  # type: ignore[union-attr]
             column = plan.classes.index(label)
             labeler.calibrate(valid.data[known], valid.y[known, column], progress=config.progress)  # type: ignore[index]
-    sources = [for_label(labeler, label) for labeler, label in plan.llm_labelers]
+    sources = [labeler if label is None else for_label(labeler, label) for labeler, label in plan.llm_labelers]
     for split in plan.splits.values():
         if not len(split.data):
             continue
