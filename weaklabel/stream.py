@@ -663,13 +663,10 @@ def predict_proba_to_parquet(
     """
     import pyarrow as pa
 
-    pq = _import_pyarrow()
-    path = Path(path)
     known = shards.n_shards if isinstance(shards, ShardedLabelMatrix) else None
     chunks = shards.chunks() if isinstance(shards, ShardedLabelMatrix) else iter(shards)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    writer = None
-    try:
+
+    def tables() -> Iterator[pa.Table]:
         for L in tqdm(chunks, total=known, desc="Predicting", unit="shard", disable=not progress):
             if not isinstance(L, LabelMatrix):
                 raise TypeError(f"shards must yield LabelMatrix chunks, got {type(L).__name__}")
@@ -680,19 +677,35 @@ def predict_proba_to_parquet(
                 "row_id": pa.array(ids.tolist() if ids.dtype == object else ids)
             }
             columns.update(probs_columns(probs, L.votes, names))
-            table = pa.table(columns)
+            yield pa.table(columns)
+
+    empty = None
+    if isinstance(shards, ShardedLabelMatrix):
+        names = shards.class_names or [str(c) for c in range(shards.cardinality)]
+        empty = pa.schema(
+            [("row_id", pa.int64())]
+            + [(f"prob_{name}", pa.float64()) for name in names]
+            + [("n_votes", pa.int64()), ("predicted_label", pa.int64())]
+        )
+    return _write_tables(path, tables(), empty)
+
+
+def _write_tables(path: str | os.PathLike[str], tables: Iterable[pa.Table], empty: pa.Schema | None = None) -> Path:
+    """Write Arrow tables, one after another, as one Parquet file that appears under
+    ``path`` only once complete (an empty file of schema ``empty`` when there are none;
+    without ``empty``, no table is an error)."""
+    pq = _import_pyarrow()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writer = None
+    try:
+        for table in tables:
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
             writer.write_table(table.cast(writer.schema))
         if writer is None:
-            if not isinstance(shards, ShardedLabelMatrix):
+            if empty is None:
                 raise ValueError("predict_proba_to_parquet got no chunks")
-            names = shards.class_names or [str(c) for c in range(shards.cardinality)]
-            empty = pa.schema(
-                [("row_id", pa.int64())]
-                + [(f"prob_{name}", pa.float64()) for name in names]
-                + [("n_votes", pa.int64()), ("predicted_label", pa.int64())]
-            )
             writer = pq.ParquetWriter(tmp, empty)
         writer.close()
         writer = None

@@ -31,7 +31,12 @@ import numpy as np
 
 from weaklabel.multilabel.lf import expand, target_label
 from weaklabel.multilabel.matrix import VOTE_NAMES, MultiLabelMatrix
-from weaklabel.stream import ShardedLabelMatrix, _write_json_atomic, apply_lfs_to_shards
+from weaklabel.stream import (
+    ShardedLabelMatrix,
+    _write_json_atomic,
+    _write_tables,
+    apply_lfs_to_shards,
+)
 
 __all__ = ["ShardedMultiLabelMatrix", "apply_multilabel_lfs_to_shards", "predict_proba_to_parquet"]
 
@@ -132,32 +137,17 @@ def predict_proba_to_parquet(
     only once complete.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path = Path(path)
     chunks = shards.chunks() if isinstance(shards, ShardedMultiLabelMatrix) else iter(shards)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    writer = None
-    try:
+
+    def tables() -> Iterator[pa.Table]:
         for M in chunks:
             probs = np.asarray(model.predict_proba(M))
             ids = M.index.to_numpy()
             columns: dict[str, Any] = {"row_id": pa.array(ids.tolist() if ids.dtype == object else ids)}
             columns |= {f"prob_{label}": pa.array(probs[:, c]) for c, label in enumerate(M.classes)}
-            columns["labels"] = pa.array(
-                [[M.classes[c] for c in np.flatnonzero(row > threshold)] for row in probs], type=pa.list_(pa.string())
-            )
-            table = pa.table(columns)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table.cast(writer.schema))
-        if writer is None:
-            raise ValueError("predict_proba_to_parquet got no chunks")
-        writer.close()
-        writer = None
-        os.replace(tmp, path)
-    finally:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
-    return path
+            named = [[M.classes[c] for c in np.flatnonzero(row > threshold)] for row in probs]
+            columns["labels"] = pa.array(named, type=pa.list_(pa.string()))
+            yield pa.table(columns)
+
+    return _write_tables(path, tables())
