@@ -35,7 +35,12 @@ from weaklabel.multilabel import (
     to_indicator,
 )
 from weaklabel.multilabel.label_model import MultiLabelMajorityVote, MultiLabelModel
-from weaklabel.multilabel.metrics import best_thresholds, multilabel_scores, per_label_scores
+from weaklabel.multilabel.metrics import (
+    best_thresholds,
+    multilabel_scores,
+    per_label_scores,
+    tuned_thresholds,
+)
 
 CLASSES = ["food", "price", "staff"]
 
@@ -334,3 +339,15 @@ def test_tropes_llm_answers_as_set_functions(shared_data):
     # predicts present only where the LLMs agree, as majority vote does
     assert model["micro_precision"] >= 0.3 or np.isnan(model["micro_precision"])
     assert abs(model["macro_f1"] - mv["macro_f1"]) < 0.03
+
+
+def test_tuned_thresholds_move_only_where_tuning_helps_out_of_bag():
+    rng = np.random.default_rng(0)
+    n = 300
+    gold = rng.integers(0, 2, size=(n, 2))
+    # label 0: the positives score 0.3-0.45, the negatives 0.0-0.25: 0.5 misses them all
+    shifted = np.where(gold[:, 0] == 1, rng.uniform(0.3, 0.45, n), rng.uniform(0.0, 0.25, n))
+    # label 1: already separated at 0.5 — nothing to gain, so nothing moves
+    separated = np.where(gold[:, 1] == 1, rng.uniform(0.55, 0.95, n), rng.uniform(0.05, 0.45, n))
+    thresholds = tuned_thresholds(gold, np.column_stack([shifted, separated]))
+    assert 0.25 <= thresholds[0] <= 0.3 and thresholds[1] == 0.5

@@ -21,6 +21,7 @@ __all__ = [
     "check_indicator",
     "multilabel_scores",
     "per_label_scores",
+    "tuned_thresholds",
 ]
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -137,3 +138,54 @@ def best_thresholds(
         f1 = 2 * tp / (decided.sum(axis=0) + gold[:, c].sum())
         thresholds[c] = grid[order][int(np.argmax(f1))]
     return thresholds
+
+
+def _f1_at(gold: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Per label, F1 of ``probs > thresholds`` against ``gold`` (0 where undefined)."""
+    pred = probs > thresholds[None, :]
+    tp = (pred & (gold == 1)).sum(axis=0)
+    denominator = pred.sum(axis=0) + (gold == 1).sum(axis=0)
+    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+
+
+def tuned_thresholds(
+    Y: Any,
+    probs: Any,
+    *,
+    default: float = 0.5,
+    n_bootstrap: int = 200,
+    random_state: int | None = 0,
+) -> np.ndarray:
+    """Per label, the F1-maximising threshold on the dev rows ``Y`` — kept only where
+    tuning helps on rows it was not tuned on, else ``default``.
+
+    A hundred dev rows hold a few positives of a rare label, and the threshold that fits
+    them best often fits new rows worse. So each label's tuning is checked on bootstrap
+    replicates: a threshold is chosen on the replicate and scored, against ``default``, on
+    the rows the replicate left out; the tuned threshold is kept where that out-of-bag gain
+    in F1 is positive beyond half its standard deviation (on MAMS val, plain tuning on 100
+    dev rows cost a TF-IDF student 1 point of macro F1; this check keeps its 0.5).
+    """
+    gold = check_indicator(Y)
+    probs = np.asarray(probs, dtype=float)
+    if probs.shape != gold.shape:
+        raise ValueError(f"probs has shape {probs.shape}, gold {gold.shape}")
+    rows = (gold >= 0).all(axis=1)
+    gold, probs = gold[rows], probs[rows]
+    tuned = best_thresholds(gold, probs, default=default)
+    fallback = np.full(gold.shape[1], float(default))
+    if len(gold) < 2:
+        return fallback
+    rng = np.random.default_rng(random_state)
+    gains = []
+    for _ in range(n_bootstrap):
+        drawn = rng.integers(0, len(gold), len(gold))
+        left_out = np.setdiff1d(np.arange(len(gold)), drawn)
+        if not len(left_out):
+            continue
+        chosen = best_thresholds(gold[drawn], probs[drawn], default=default)
+        gains.append(_f1_at(gold[left_out], probs[left_out], chosen) - _f1_at(gold[left_out], probs[left_out], fallback))
+    gains = np.asarray(gains)
+    keep = gains.mean(axis=0) > 0.5 * gains.std(axis=0)
+    return np.where(keep, tuned, fallback)
+

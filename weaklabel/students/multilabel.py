@@ -14,9 +14,11 @@ under the label model's belief — instead of thresholding them first.
   embeddings.
 
 Both pick a decision threshold per label on the dev split when one is given
-(``tune_thresholds=True``): the label model's probabilities are often miscalibrated for
-rare labels, and F1 rewards a threshold below 0.5 when a label is under-predicted.
-``predict`` applies them; ``predict_proba`` returns the probabilities.
+(``tune_thresholds=True``): F1 rewards a threshold below 0.5 for a label the student
+under-predicts. Each label's threshold moves from 0.5 only where bootstrap replicates of the
+dev rows show that tuning helps on rows it was not tuned on
+(:func:`~weaklabel.multilabel.metrics.tuned_thresholds`). ``predict`` applies them;
+``predict_proba`` returns the probabilities.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from weaklabel.multilabel.metrics import best_thresholds, check_indicator, multilabel_scores
+from weaklabel.multilabel.metrics import check_indicator, multilabel_scores, tuned_thresholds
 from weaklabel.students._softmax import fit_softmax_regression
 from weaklabel.students.base import _check_sample_weight, _TrainingSet, check_texts
 from weaklabel.students.tfidf import TfidfStudent
@@ -161,7 +163,7 @@ class MultiLabelStudentMixin:
         self._fit(train)
         self.thresholds_ = np.full(k, 0.5)
         if dev[0] is not None and self.tune_thresholds:
-            self.thresholds_ = best_thresholds(dev[1], self._predict_proba(dev[0]))
+            self.thresholds_ = tuned_thresholds(dev[1], self._predict_proba(dev[0]))
         self.training_time_ = time.perf_counter() - start
         return self
 
