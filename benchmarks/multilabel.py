@@ -33,6 +33,7 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ from weaklabel.multilabel import (
 )
 from weaklabel.multilabel.analysis import lf_summary
 from weaklabel.multilabel.label_model import MultiLabelMajorityVote, MultiLabelModel
-from weaklabel.multilabel.metrics import best_thresholds, multilabel_scores, per_label_scores
+from weaklabel.multilabel.metrics import multilabel_scores, per_label_scores, tuned_thresholds
 
 __all__ = ["main"]
 
@@ -95,17 +96,15 @@ def _cached(key: str, compute: Any) -> dict[str, Any]:
     return result
 
 
+RECIPE = "1"
+"""Bumped when a rung's recipe changes (model, student or its defaults): cached results of
+another recipe are not reused. The LF module's text is part of every key too."""
+
+
 def _code_version() -> str:
-    """Digest of the code a cached result depends on: editing it invalidates the cache."""
-    digest = hashlib.sha256()
-    files = [
-        *(f"weaklabel/multilabel/{name}.py" for name in ("apply", "data", "label_model", "lf", "matrix", "metrics")),
-        "weaklabel/students/multilabel.py", "weaklabel/students/transformer.py",
-        "weaklabel/label_models/label_model.py", "labeling_functions/mams.py",
-    ]
-    for path in (ROOT / name for name in files):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:10]
+    """The cache key part shared by every rung: the recipe and the LFs that made the votes."""
+    lfs = (ROOT / "labeling_functions" / "mams.py").read_bytes()
+    return f"r{RECIPE}-{hashlib.sha256(lfs).hexdigest()[:8]}"
 
 
 def _label_model_rungs(data: dict[str, Any], seed: int, version: str) -> dict[str, dict[str, Any]]:
@@ -137,7 +136,7 @@ def _label_model_rungs(data: dict[str, Any], seed: int, version: str) -> dict[st
 
     def tuned() -> dict[str, Any]:
         fitted = model(True)
-        thresholds = best_thresholds(Y_val[dev], fitted.predict_proba(M_val.take(dev)))
+        thresholds = tuned_thresholds(Y_val[dev], fitted.predict_proba(M_val.take(dev)))
         return _scores(Y_test, fitted.predict(M_test, thresholds))
 
     rungs["label model, dev thresholds"] = _cached(f"lm_thr_{seed}_{version}", tuned)
@@ -153,7 +152,8 @@ def _student(kind: str, options: dict[str, Any]) -> Any:
 
 
 def _student_rungs(
-    data: dict[str, Any], kind: str, seed: int, version: str, options: dict[str, Any]
+    data: dict[str, Any], kind: str, seed: int, version: str, options: dict[str, Any],
+    which: Sequence[str] = ("weak", "gold", "alone"),
 ) -> dict[str, dict[str, Any]]:
     (texts, Y, M), (val_texts, Y_val, M_val), (test_texts, Y_test, _) = data["train"], data["val"], data["test"]
     dev = _dev_rows(seed, len(Y_val))
@@ -179,15 +179,15 @@ def _student_rungs(
             lm.fit(M, Y_val[dev], M_val.take(dev))
         return train(lm.predict_proba(M), texts, True)
 
-    return {
-        f"{name} student, weak labels": _cached(f"{tag}_weak", weak),
-        f"{name} student, gold labels (upper bound)": _cached(f"{tag}_gold", lambda: train(Y, texts, True)),
+    rungs = {
+        "weak": (f"{name} student, weak labels", f"{tag}_weak", weak),
+        "gold": (f"{name} student, gold labels (upper bound)", f"{tag}_gold", lambda: train(Y, texts, True)),
         # 100 rows alone: no other labeled rows to tune thresholds or stop early on; the
         # loss is balanced per label, which lifts rare labels above 0.5 (fairest for it).
-        f"{name} student, {N_DEV} labeled rows alone": _cached(
-            f"{tag}_alone", lambda: train(Y_val[dev], dev_texts, False, class_weight="balanced")
-        ),
+        "alone": (f"{name} student, {N_DEV} labeled rows alone", f"{tag}_alone",
+                  lambda: train(Y_val[dev], dev_texts, False, class_weight="balanced")),
     }
+    return {rungs[part][0]: _cached(rungs[part][1], rungs[part][2]) for part in which}
 
 
 # ---------------------------------------------------------------- tropes (13 real LLMs)
@@ -282,19 +282,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--write-table", type=Path, default=None)
+    parser.add_argument(
+        "--only", nargs="*", default=None, metavar="RUNG",
+        help="compute (and cache) only these MiniLM rungs, e.g. --only weak (parallel runs); "
+        "the full run then reads them from the cache",
+    )
     args = parser.parse_args(argv)
     if args.write_table:
         _write_table(args.write_table)
         return
     data = _load()
     version = _code_version()
+    minilm = {"epochs": args.epochs, "max_length": 64, "n_threads": args.threads, "progress": False}
+    if args.only is not None:
+        for seed in args.minilm_seeds:
+            _student_rungs(data, "transformer", seed, version, {**minilm, "random_state": seed}, args.only)
+        return
     results: dict[str, list[dict[str, Any]]] = {}
     for seed in args.seeds:
         for rung, result in _label_model_rungs(data, seed, version).items():
             results.setdefault(rung, []).append(result)
         for rung, result in _student_rungs(data, "tfidf", seed, version, {}).items():
             results.setdefault(rung, []).append(result)
-    minilm = {"epochs": args.epochs, "max_length": 64, "n_threads": args.threads, "progress": False}
     for seed in args.minilm_seeds:
         for rung, result in _student_rungs(data, "transformer", seed, version, {**minilm, "random_state": seed}).items():
             results.setdefault(rung, []).append(result)
