@@ -11,8 +11,16 @@ absent? — and keeps the questions together where that helps:
   :func:`regex_lf`, :func:`for_label` for any two-class source such as an LLM yes/no
   prompt) vote PRESENT, ABSENT or ABSTAIN; a :func:`label_set_function` names the set of
   labels it finds.
-- :func:`apply_multilabel_lfs` gives a :class:`MultiLabelMatrix`; :func:`label_summary`
-  and :func:`lf_summary` analyse it per label.
+- :func:`apply_multilabel_lfs` gives a :class:`MultiLabelMatrix`; the helpers of
+  :mod:`~weaklabel.multilabel.analysis` read it per label.
+- :mod:`~weaklabel.multilabel.label_model`: per-label majority vote and
+  :class:`~weaklabel.multilabel.label_model.MultiLabelModel` (a label model per label,
+  calibrated with co-occurrence on dev rows); :mod:`~weaklabel.multilabel.metrics`: micro
+  and macro F1, per-label scores, dev thresholds.
+- Students: :mod:`weaklabel.students.multilabel` (TF-IDF one-vs-rest, MiniLM sigmoid head).
+- Scale: :mod:`~weaklabel.multilabel.stream` (Parquet shards) and
+  :mod:`~weaklabel.multilabel.dask`; end to end: ``task: multilabel`` in
+  ``python -m weaklabel.fit`` (:mod:`~weaklabel.multilabel.pipeline`).
 """
 
 from weaklabel.lf import ABSTAIN
