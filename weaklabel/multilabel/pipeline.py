@@ -34,6 +34,7 @@ from weaklabel.multilabel.lf import expand, for_label
 from weaklabel.multilabel.matrix import MultiLabelMatrix
 from weaklabel.multilabel.metrics import multilabel_scores, per_label_scores
 from weaklabel.pipeline import (
+    _SYNTHETIC_WORDS,
     SPLITS,
     _add_usage,
     _apply_cached,
@@ -135,21 +136,30 @@ def _build_label_model(config: FitConfig) -> Any:
     raise ConfigError(f"label_model.kind {kind!r} is single-label; task multilabel takes label_model or majority_vote")
 
 
-def _build_student(config: FitConfig) -> Any:
+def _build_student(config: FitConfig, n_classes: int) -> Any:
+    """The configured student, its options checked: the transformer's settings and encoder
+    without loading it, the others by fitting a copy on a few synthetic texts."""
     if config.student.kind == "none":
         return None
+    from sklearn.base import clone
+
     from weaklabel.students import multilabel
 
     cls = multilabel.TfidfMultiLabelStudent if config.student.kind == "tfidf" else multilabel.TransformerMultiLabelStudent
     student = _construct(cls, config.student.options, "student.options", random_state=config.seed)
-    if config.student.kind == "transformer":
-        from weaklabel.students._encoder import resolve_encoder
+    try:
+        if config.student.kind == "transformer":
+            from weaklabel.students._encoder import resolve_encoder
 
-        try:
             student._check_params()
             resolve_encoder(student.encoder)
-        except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
-            raise ConfigError(f"student.options {config.student.options}: {exc}") from exc
+        else:
+            rng = np.random.default_rng(0)
+            texts = [" ".join(rng.permutation(_SYNTHETIC_WORDS)) for _ in range(10 * n_classes)]
+            targets = np.arange(len(texts))[:, None] % n_classes == np.arange(n_classes)[None, :]
+            clone(student).fit(texts, targets.astype(float))
+    except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+        raise ConfigError(f"student.options {config.student.options}: {exc}") from exc
     return student
 
 
@@ -170,7 +180,7 @@ def _prepare(config: FitConfig) -> _Plan:
     if clashes:
         raise ConfigError(f"source names {clashes} are used twice (LF modules, llm_labelers)")
     model = _build_label_model(config)
-    student = _build_student(config)
+    student = _build_student(config, len(classes))
     if cache_dir.exists() and not cache_dir.is_dir():
         raise ConfigError(f"cache_dir {cache_dir} is a file, not a folder; choose another cache_dir")
     check_output_dir(output_dir)

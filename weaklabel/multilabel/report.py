@@ -26,12 +26,11 @@ _EXAMPLES = 25
 
 def _per_label_table(metrics: dict[str, Any]) -> pd.DataFrame:
     """Rows: labels; columns: precision/recall/F1 of each method, on one split."""
-    parts = {
-        method: pd.DataFrame(table).T[["precision", "recall", "f1"]]
-        for method, table in metrics["per_label"].items()
-    }
-    joined = pd.concat(parts, axis=1)
-    joined.insert(0, "support", pd.DataFrame(next(iter(metrics["per_label"].values()))).T["support"])
+    tables = {method: pd.DataFrame(table).T for method, table in metrics["per_label"].items()}
+    joined = pd.DataFrame({"support": next(iter(tables.values()))["support"]})
+    for method, table in tables.items():
+        for column in ("precision", "recall", "f1"):
+            joined[f"{method} {column}"] = table[column]
     return joined
 
 
