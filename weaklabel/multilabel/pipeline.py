@@ -168,12 +168,12 @@ def _prepare(config: FitConfig) -> _Plan:
     output_dir = Path(config.output_dir)
     cache_dir = Path(config.cache_dir) if config.cache_dir else output_dir.parent / ".weaklabel_cache"
     splits, classes = load_multilabel_splits(config.data, config.seed)
-    lfs = _load_lf_modules(config.lfs.modules)
+    sources = _load_lf_modules(config.lfs.modules)
+    _check_columns(sources, config.llm_labelers, splits["train"].data)  # set functions' columns too
     try:
-        lfs = expand(lfs, classes) if lfs else []
+        lfs = expand(sources, classes) if sources else []
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"lfs.modules: {exc}") from exc
-    _check_columns(lfs, config.llm_labelers, splits["train"].data)
     labelers = [_build_llm_source(spec, config, cache_dir, splits, classes) for spec in config.llm_labelers]
     names = [lf.name for lf in lfs] + [labeler.name for labeler, _ in labelers]
     clashes = sorted({name for name in names if names.count(name) > 1})
