@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,14 @@ import pandas as pd
 
 from weaklabel._fingerprint import lfs_fingerprint
 from weaklabel.artifacts import _json_safe, check_output_dir, comparison_table, write_staged
-from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig
+from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig, config_json
 from weaklabel.lf import ABSTAIN, BaseLabelingFunction
 from weaklabel.multilabel.analysis import co_occurrence, label_summary, lf_summary
 from weaklabel.multilabel.apply import apply_multilabel_lfs
 from weaklabel.multilabel.data import MAMS_CLASSES, load_mams, load_multilabel_table
 from weaklabel.multilabel.label_model import MultiLabelMajorityVote, MultiLabelModel
 from weaklabel.multilabel.lf import expand, for_label
-from weaklabel.multilabel.matrix import MultiLabelMatrix
+from weaklabel.multilabel.matrix import VOTE_NAMES, MultiLabelMatrix
 from weaklabel.multilabel.metrics import multilabel_scores, per_label_scores
 from weaklabel.pipeline import (
     _SYNTHETIC_WORDS,
@@ -169,7 +170,7 @@ def _prepare(config: FitConfig) -> _Plan:
     cache_dir = Path(config.cache_dir) if config.cache_dir else output_dir.parent / ".weaklabel_cache"
     splits, classes = load_multilabel_splits(config.data, config.seed)
     sources = _load_lf_modules(config.lfs.modules)
-    _check_columns(sources, config.llm_labelers, splits["train"].data)  # set functions' columns too
+    _check_columns(sources, splits["train"].data)  # set functions' columns too
     try:
         lfs = expand(sources, classes) if sources else []
     except (TypeError, ValueError) as exc:
@@ -198,8 +199,13 @@ def _build_llm_source(
     if spec.answer == "class":
         if spec.label not in classes:
             raise ConfigError(f"{where}.label {spec.label!r} is not a class {classes}")
-        return _build_llm_labeler(spec, config, cache_dir, splits, 2), spec.label
-    outside = {word: index for word, index in spec.labels.items() if not 0 <= index < len(classes)}
+        return _build_llm_labeler(spec, config, cache_dir, splits, 2, list(VOTE_NAMES)), spec.label
+    columns = set(splits["train"].data.columns)
+    missing = sorted({f for _, f, _, _ in string.Formatter().parse(spec.prompt) if f} - columns)
+    if missing:
+        raise ConfigError(f"{where}.prompt uses {missing}, which the data lacks ({sorted(columns)})")
+    labels = {word: classes.index(v) if isinstance(v, str) and v in classes else v for word, v in spec.labels.items()}
+    outside = {word: index for word, index in labels.items() if not (isinstance(index, int) and 0 <= index < len(classes))}
     if outside:
         raise ConfigError(f"{where}.labels maps {outside} outside the {len(classes)} classes 0..{len(classes) - 1}")
     from weaklabel.llm import LLMLabelSetLabeler
@@ -207,7 +213,7 @@ def _build_llm_source(
     options = dict(spec.options)
     if spec.decoding is not None:
         options["decoding"] = spec.decoding
-    aliases = {word: classes[index] for word, index in spec.labels.items() if word != classes[index]}
+    aliases = {word: classes[index] for word, index in labels.items() if word != classes[index]}
     try:
         labeler = LLMLabelSetLabeler(
             spec.name, spec.prompt, classes, aliases=aliases, **llm_options(spec, config, cache_dir), **options
@@ -379,7 +385,7 @@ def _writers(result: RunResult, classes: list[str], student_probs: dict[str, np.
         writers.append(("student", result.student.save))
     metrics = json.dumps(_json_safe(result.metrics), indent=2)
     writers.append(("metrics.json", lambda path: path.write_text(metrics)))
-    writers.append(("config.json", lambda path: path.write_text(result.config.model_dump_json(indent=2))))
+    writers.append(("config.json", lambda path: path.write_text(config_json(result.config))))
     if result.config.report:
         from weaklabel.multilabel.report import render_report
 

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weaklabel.artifacts import _STYLE, _figure_tag, _table, comparison_table
 from weaklabel.multilabel.analysis import co_occurrence, plot_label_summary
+from weaklabel.report import _SORT_SCRIPT, _STYLE, _figure_tag, _table
 from weaklabel.run_result import RunResult
+from weaklabel.run_summary import comparison_table, llm_usage_table
 
 __all__ = ["render_report"]
 
@@ -73,8 +74,8 @@ def render_report(
     ]
     comparison = comparison_table(result.metrics)
     if len(comparison):
-        parts.append(_table(comparison[["split", "method", "micro_f1", "macro_f1", "micro_precision",
-                                        "micro_recall", "subset_accuracy"]]))
+        columns = ["split", "method", "micro_f1", "macro_f1", "micro_precision", "micro_recall", "subset_accuracy"]
+        parts.append(_table(comparison[columns], index=False))
     else:
         parts.append("<p>No split has gold labels.</p>")
     gold_split = next((s for s in ("test", "valid", "train") if s in result.metrics), None)
@@ -85,7 +86,7 @@ def render_report(
         "<p class='muted'>coverage: rows where a source of the label votes; predicted: rows the "
         "label model says have it; prevalence and F1 with gold labels.</p>",
         _table(labels),
-        _figure_tag(plot_label_summary(labels).figure),
+        _figure_tag(plot_label_summary(labels).figure, "coverage, predictions and F1 per label"),
         "<h2>Sources per label (train split)</h2>",
         _table(summary),
     ]
@@ -95,14 +96,14 @@ def render_report(
                   _table(co_occurrence(train.y, classes))]
     if gold_split is not None and gold_split != "train":
         parts += [f"<h2>Examples ({gold_split}, the student's mistakes first)</h2>",
-                  _table(_examples(result, gold_split, classes, student_probs))]
+                  _table(_examples(result, gold_split, classes, student_probs), index=False)]
     reports = result.metrics.get("llm_labelers") or {}
     if reports:
-        parts += ["<h2>LLM labelers</h2>", _table(pd.DataFrame(reports).T)]
+        parts += ["<h2>LLM labelers</h2>", _table(llm_usage_table(reports))]
     parts += ["<h2>Timings</h2>", _table(pd.DataFrame({"seconds": result.timings}))]
     body = "\n".join(parts)
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>weaklabel: {html.escape(config.name)}</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f"<body>{body}<script>{_SORT_SCRIPT}</script></body></html>"
     )
