@@ -215,7 +215,8 @@ def _threshold_rules(data: dict[str, Any], results: dict[str, list[dict[str, Any
     rules = {
         "0.5": lambda Y, P: np.full(Y.shape[1], 0.5),
         "F1-best on dev": lambda Y, P: best_thresholds(Y, P),
-        "F1-best, kept where out-of-bag gain (default)": lambda Y, P: tuned_thresholds(Y, P),
+        "F1-best, kept where out-of-bag gain > 0.5 sd (default)": lambda Y, P: tuned_thresholds(Y, P),
+        "F1-best, kept where out-of-bag gain > 1 sd": lambda Y, P: tuned_thresholds(Y, P, min_gain=1.0),
     }
     rows = {}
     for rung, runs in results.items():
