@@ -77,3 +77,10 @@ def test_llm_prompt_needs_its_label(tmp_path):
     raw["output_dir"] = str(tmp_path / "run")
     with pytest.raises(ConfigError, match="'drinks' is not a class"):
         run(raw)
+
+
+def test_full_dataset_config_validates_and_reads_the_benchmark_table():
+    config = load_config(ROOT / "configs" / "mams.yaml")
+    assert config.task == "multilabel" and config.student.kind == "transformer"
+    assert config.data.path.resolve() == ROOT / "runs" / "mams.jsonl"  # written by benchmarks.multilabel --write-table
+    assert config.data.class_names == list(MAMS_CLASSES)
