@@ -214,7 +214,9 @@ class StudentConfig(_Strict):
     use_dev: bool = Field(
         True,
         description="Train on the valid split's gold rows too, beside the weak labels, with "
-        "labeled_share of the training weight (the valid scores then include training rows).",
+        "labeled_share of the training weight (the valid scores then include training rows). "
+        "Task multilabel keeps the valid rows out of training: they tune the student's per-label "
+        "thresholds and early stopping.",
     )
     labeled_share: float = Field(
         0.5, gt=0, lt=1, description="Share of the student's training weight the gold rows carry."
