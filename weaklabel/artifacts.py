@@ -234,7 +234,7 @@ def write_artifacts(result: RunResult, student_probs: dict[str, np.ndarray]) -> 
 
 def write_staged(out: Path, writers: list[tuple[str, Callable[[Path], Any]]], run_name: str) -> Path:
     """Run ``writers`` (artifact name, ``write(path)``) into a staging folder, then move
-    the artifacts into ``out`` all or nothing (see :func:`write_artifacts`)."""
+    the artifacts into ``out`` all or nothing (see ``write_artifacts``)."""
     owned = check_output_dir(out)  # again: files may have appeared while the run worked
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -4,23 +4,23 @@ Each row of a multi-label task has a *set* of classes (a review sentence about t
 *and* the staff). weaklabel treats it as one two-class question per label — present or
 absent? — and keeps the questions together where that helps:
 
-- data: :func:`load_multilabel_table` reads CSV/JSONL/Parquet files whose label column
-  holds several class names per row; :func:`to_indicator` turns label sets into an
+- data: ``load_multilabel_table`` reads CSV/JSONL/Parquet files whose label column
+  holds several class names per row; ``to_indicator`` turns label sets into an
   ``(n, k)`` 0/1 matrix (``-1`` rows: unknown).
-- sources: per-label LFs (``labeling_function(label=...)``, :func:`keyword_lf`,
-  :func:`regex_lf`, :func:`for_label` for any two-class source such as an LLM yes/no
-  prompt) vote PRESENT, ABSENT or ABSTAIN; a :func:`label_set_function` names the set of
+- sources: per-label LFs (``labeling_function(label=...)``, ``keyword_lf``,
+  ``regex_lf``, ``for_label`` for any two-class source such as an LLM yes/no
+  prompt) vote PRESENT, ABSENT or ABSTAIN; a ``label_set_function`` names the set of
   labels it finds.
-- :func:`apply_multilabel_lfs` gives a :class:`MultiLabelMatrix`; the helpers of
-  :mod:`~weaklabel.multilabel.analysis` read it per label.
-- :mod:`~weaklabel.multilabel.label_model`: per-label majority vote and
-  :class:`~weaklabel.multilabel.label_model.MultiLabelModel` (a label model per label,
-  calibrated with co-occurrence on dev rows); :mod:`~weaklabel.multilabel.metrics`: micro
+- ``apply_multilabel_lfs`` gives a ``MultiLabelMatrix``; the helpers of
+  ``analysis`` read it per label.
+- ``label_model``: per-label majority vote and
+  ``MultiLabelModel`` (a label model per label,
+  calibrated with co-occurrence on dev rows); ``metrics``: micro
   and macro F1, per-label scores, dev thresholds.
-- Students: :mod:`weaklabel.students.multilabel` (TF-IDF one-vs-rest, MiniLM sigmoid head).
-- Scale: :mod:`~weaklabel.multilabel.stream` (Parquet shards) and
-  :mod:`~weaklabel.multilabel.dask`; end to end: ``task: multilabel`` in
-  ``python -m weaklabel.fit`` (:mod:`~weaklabel.multilabel.pipeline`).
+- Students: ``weaklabel.students.multilabel`` (TF-IDF one-vs-rest, MiniLM sigmoid head).
+- Scale: ``stream`` (Parquet shards) and
+  ``dask``; end to end: ``task: multilabel`` in
+  ``python -m weaklabel.fit`` (``pipeline``).
 """
 
 from weaklabel.lf import ABSTAIN

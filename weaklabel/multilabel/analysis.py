@@ -1,8 +1,8 @@
 """Per-label views of a multi-label matrix: how good is each source on its label, how well
 is each label covered, and which labels come together.
 
-The single-label tools apply per label: :func:`lf_summary` is
-:func:`weaklabel.analysis.lf_summary` run on each label's two-class matrix (so
+The single-label tools apply per label: ``lf_summary`` is
+``weaklabel.analysis.lf_summary`` run on each label's two-class matrix (so
 ``overlaps`` and ``conflicts`` are counted among the sources of the same label), with the
 label added as a column.
 """

@@ -1,7 +1,7 @@
-"""Apply multi-label sources: every per-label vote, in one :class:`MultiLabelMatrix`.
+"""Apply multi-label sources: every per-label vote, in one ``MultiLabelMatrix``.
 
-The sources are expanded into per-label two-class LFs (:func:`~weaklabel.multilabel.lf.expand`)
-and run by :func:`weaklabel.apply.apply_lfs`, so they get its speed (vectorised batches,
+The sources are expanded into per-label two-class LFs (``expand``)
+and run by ``weaklabel.apply.apply_lfs``, so they get its speed (vectorised batches,
 processes for row-wise LFs), its checks (every vote named by LF and row) and its error
 handling.
 """
@@ -34,14 +34,14 @@ def apply_multilabel_lfs(
     ----------
     lfs
         Per-label LFs (``labeling_function(label=...)``, ``keyword_lf``, ``regex_lf``,
-        ``for_label(lf, label)``) and :class:`~weaklabel.multilabel.lf.LabelSetFunction`
+        ``for_label(lf, label)``) and ``LabelSetFunction``
         sources.
     data
-        A DataFrame (or what :func:`weaklabel.apply.apply_lfs` accepts).
+        A DataFrame (or what ``weaklabel.apply.apply_lfs`` accepts).
     classes
         The task's class names, in order.
     n_jobs, batch_size, progress, on_error
-        As for :func:`weaklabel.apply.apply_lfs` (a label set function that raises abstains
+        As for ``weaklabel.apply.apply_lfs`` (a label set function that raises abstains
         on its whole batch under ``on_error="abstain"``).
     """
     classes = list(classes)

@@ -1,10 +1,10 @@
 """Multi-label weak supervision on a Dask cluster: per-label votes per partition, the
 label model from merged statistics, probabilities per partition.
 
-The per-label sources are two-class LFs, so :func:`weaklabel.dask.apply_lfs` labels each
-partition with them unchanged; :class:`MultiLabelVotes` keeps the label of each column.
-:func:`fit_multilabel_model` has every partition summarise its votes in
-:class:`~weaklabel.multilabel.statistics.MultiLabelStatistics` and merges them in a tree:
+The per-label sources are two-class LFs, so ``weaklabel.dask.apply_lfs`` labels each
+partition with them unchanged; ``MultiLabelVotes`` keeps the label of each column.
+``fit_multilabel_model`` has every partition summarise its votes in
+``MultiLabelStatistics`` and merges them in a tree:
 the same model as ``MultiLabelModel().fit`` on the whole matrix. Dev rows (in memory) give
 the calibration as in the single-process fit::
 
@@ -50,7 +50,7 @@ class MultiLabelVotes:
         return MultiLabelVotes(self.votes.persist(), self.targets, self.classes)
 
     def compute(self) -> MultiLabelMatrix:
-        """All votes in one in-memory :class:`MultiLabelMatrix`."""
+        """All votes in one in-memory ``MultiLabelMatrix``."""
         frame = self.votes.compute()
         return MultiLabelMatrix(frame.to_numpy(), list(frame.columns), targets=self.targets,
                                 classes=self.classes, index=frame.index)
@@ -60,7 +60,7 @@ def apply_multilabel_lfs(
     lfs: Iterable[Any], ddf: dd.DataFrame, classes: Sequence[str], **options: Any
 ) -> MultiLabelVotes:
     """Per-label votes of ``lfs`` on every row of ``ddf`` (lazy). ``options`` are those of
-    :func:`weaklabel.dask.apply_lfs` (``on_error``, ``batch_size``)."""
+    ``weaklabel.dask.apply_lfs`` (``on_error``, ``batch_size``)."""
     classes = list(classes)
     expanded = expand(lfs, classes)
     votes = _apply_lfs(expanded, ddf, class_names=list(VOTE_NAMES), **options)
@@ -80,7 +80,7 @@ def fit_multilabel_model(
 ) -> MultiLabelModel:
     """Fit ``model`` from per-partition statistics merged in a tree; returns it. Gold dev
     labels need their own votes (``Y_dev`` with ``M_dev``, in memory). The client options
-    are those of :func:`weaklabel.dask.connect`."""
+    are those of ``weaklabel.dask.connect``."""
     if not isinstance(model, MultiLabelModel):
         raise TypeError(f"fit_multilabel_model fits a MultiLabelModel, got {type(model).__name__}")
     template = model.new_statistics([str(c) for c in votes.votes.columns], votes.targets, votes.classes)

@@ -204,7 +204,7 @@ def load_mams(split: str = "train", path: str | Path | None = None) -> tuple[pd.
     ``weaklabel/datasets/mams_acsa/SOURCE.md``): 1,000 train, 200 val and the full 400
     test sentences. With ``path``: the folder of the full dataset
     (``{train,val,test}.jsonl``). Returns ``(data, Y)`` with the classes of
-    :data:`MAMS_CLASSES`.
+    ``MAMS_CLASSES``.
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")

@@ -1,12 +1,12 @@
 """Multi-label label models: a two-class label model per label, and what links the labels.
 
-:class:`MultiLabelMajorityVote` is the baseline: a label is present where more of its
+``MultiLabelMajorityVote`` is the baseline: a label is present where more of its
 sources vote PRESENT than ABSENT, absent elsewhere (no vote: absent).
 
-:class:`MultiLabelModel` works in two stages.
+``MultiLabelModel`` works in two stages.
 
 1. **Per label, from its own votes.** Each label's columns are a two-class label matrix;
-   a copy of the single-label :class:`~weaklabel.label_models.LabelModel` (its
+   a copy of the single-label ``LabelModel`` (its
    majority-vote-anchored estimator by default, or the ``base`` given) learns from the rows
    where at least one of them votes and gives ``P(present | votes)`` there. Aspect LFs are usually one-sided — a keyword says
    "present" and is silent otherwise — so the rows where no source of a label votes carry
@@ -51,7 +51,7 @@ from weaklabel.multilabel.statistics import MultiLabelStatistics
 __all__ = ["CALIBRATIONS", "MultiLabelMajorityVote", "MultiLabelModel"]
 
 CALIBRATIONS = ("votes", "calibrated", "co_occurrence")
-"""What :class:`MultiLabelModel` keeps per label: the stage-1 probabilities, their
+"""What ``MultiLabelModel`` keeps per label: the stage-1 probabilities, their
 calibration on dev rows, or the calibration that also reads the other labels."""
 _EPS = 1e-4
 _FORMAT = "weaklabel.MultiLabelModel"
@@ -109,11 +109,11 @@ class _MultiLabelEstimator(EstimatorMixin):
 
     def score(self, M: MultiLabelMatrix, Y: Any) -> float:
         """Subset accuracy (rows whose whole label set is right), scikit-learn's ``score``
-        for multi-label classifiers; :meth:`evaluate` gives F1 and the rest."""
+        for multi-label classifiers; ``evaluate`` gives F1 and the rest."""
         return self.evaluate(M, Y)["subset_accuracy"]
 
     def evaluate(self, M: MultiLabelMatrix, Y: Any, threshold: float | Sequence[float] = 0.5) -> dict[str, float]:
-        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`
+        """Micro/macro F1 and the rest of ``multilabel_scores``
         against gold ``Y`` (``(n, k)`` 0/1; ``-1`` rows unknown)."""
         gold = check_indicator(Y, len(self.classes_))
         return multilabel_scores(gold, self.predict(M, threshold))
@@ -143,7 +143,7 @@ class MultiLabelModel(_MultiLabelEstimator):
     ----------
     base
         The two-class label model copied for every label (unfitted; its parameters are
-        reused). Default: :class:`~weaklabel.label_models.LabelModel` with its
+        reused). Default: ``LabelModel`` with its
         majority-vote-anchored estimator. A label often has a handful of positive rows and
         one-sided sources, too little for the checks that let the generative estimator in
         to tell a good latent-class fit from a bad one: on the tropes set (13 LLMs naming
@@ -168,7 +168,7 @@ class MultiLabelModel(_MultiLabelEstimator):
     label_models_
         The fitted two-class model of each label (``None`` for a label whose sources never vote).
     calibration_
-        Per label, one of :data:`CALIBRATIONS`.
+        Per label, one of ``CALIBRATIONS``.
     coef_
         Per label, the calibration's coefficients (empty for ``"votes"``).
     cv_log_loss_
@@ -238,14 +238,14 @@ class MultiLabelModel(_MultiLabelEstimator):
 
     def new_statistics(self, lf_names: Sequence[str], targets: Sequence[str], classes: Sequence[str]) -> MultiLabelStatistics:
         """Empty statistics to fill with row blocks (``update``) and merge, then pass to
-        :meth:`fit_statistics`: how streaming and Dask fits work."""
+        ``fit_statistics``: how streaming and Dask fits work."""
         self._check_params()
         base = self._new_base()
         maker = getattr(base, "new_statistics", None)
         return MultiLabelStatistics(lf_names, targets, classes, None if maker is None else lambda m: maker(m, 2))
 
     def fit_statistics(self, stats: MultiLabelStatistics, Y_dev: Any = None, M_dev: Any = None) -> MultiLabelModel:
-        """Fit from accumulated :class:`MultiLabelStatistics` (see :meth:`new_statistics`)."""
+        """Fit from accumulated ``MultiLabelStatistics`` (see ``new_statistics``)."""
         self._check_params()
         if stats.n_rows == 0:
             raise ValueError("cannot fit a multi-label model on no rows")
@@ -392,7 +392,7 @@ class MultiLabelModel(_MultiLabelEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> MultiLabelModel:
-        """Read a model written by :meth:`save`."""
+        """Read a model written by ``save``."""
         path = Path(path)
         file = path / "multilabel_model.json"
         if not file.is_file():

@@ -3,8 +3,8 @@
 Two shapes, both in Snorkel's vocabulary:
 
 - **One LF per label** (an aspect LF): ``@labeling_function(label="food")`` on a function
-  returning :data:`PRESENT`, :data:`ABSENT` or :data:`ABSTAIN`; :func:`keyword_lf` and
-  :func:`regex_lf` build the common kinds. Under the hood it is an ordinary two-class
+  returning ``PRESENT``, ``ABSENT`` or ``ABSTAIN``; ``keyword_lf`` and
+  ``regex_lf`` build the common kinds. Under the hood it is an ordinary two-class
   labeling function (``ABSENT = 0``, ``PRESENT = 1``) that also knows the label it votes
   on (``lf.target_label``), so the single-label appliers, streaming and Dask run it as is.
   Any binary source fits, an LLM yes/no prompt included: ``for_label(labeler, "food")``.
@@ -14,7 +14,7 @@ Two shapes, both in Snorkel's vocabulary:
   list that finds "waiter" says nothing about food) or ``unnamed="absent"`` (an LLM asked
   "which of these aspects does the review mention?" claims the others are not there).
 
-:func:`expand` turns every source into per-label binary LFs: a set function becomes one
+``expand`` turns every source into per-label binary LFs: a set function becomes one
 column per label (``"<name>:<label>"``) that share one call of the function per batch.
 """
 
@@ -101,7 +101,7 @@ def labeling_function(
 ) -> Callable[[Callable[..., Any]], BaseLabelingFunction]:
     """Decorator: a labeling function voting on one ``label`` (PRESENT, ABSENT or ABSTAIN).
 
-    The arguments after ``label`` are those of :func:`weaklabel.labeling_function`.
+    The arguments after ``label`` are those of ``weaklabel.labeling_function``.
 
     Examples
     --------
@@ -133,7 +133,7 @@ def keyword_lf(
 ) -> BaseLabelingFunction:
     """Vote ``vote`` (PRESENT by default) on ``label`` where ``column`` contains a keyword.
 
-    Matching is that of :func:`weaklabel.keyword_lf` (literal, whole words, any case).
+    Matching is that of ``weaklabel.keyword_lf`` (literal, whole words, any case).
     """
     lf = _keyword_lf(
         name, keywords, _check_vote(name, vote), column,
@@ -426,8 +426,8 @@ def _expand_set(source: LabelSetFunction, classes: list[str]) -> list[BaseLabeli
 
 def label_set_source(source: Any, *, unnamed: Unnamed = "absent", labels: Sequence[str] | None = None) -> LabelSetFunction:
     """A source that labels whole batches with label sets — an
-    :class:`~weaklabel.llm.LLMLabelSetLabeler` (one prompt naming the aspects of each row) —
-    as a :class:`LabelSetFunction`. Its labels default to ``source.labels``; what it does not
+    ``LLMLabelSetLabeler`` (one prompt naming the aspects of each row) —
+    as a ``LabelSetFunction``. Its labels default to ``source.labels``; what it does not
     name is absent (``unnamed="absent"``), as its answer lists everything it finds."""
     return LabelSetFunction(
         source.name, source, kind="batch", unnamed=unnamed,
@@ -448,8 +448,8 @@ def _is_set_source(obj: Any) -> bool:
 def expand(lfs: Iterable[Any], classes: Sequence[str]) -> list[BaseLabelingFunction]:
     """Every source as per-label binary LFs (each with a ``target_label`` among ``classes``).
 
-    Per-label LFs pass through; a :class:`LabelSetFunction` becomes one LF per label it
-    covers, and so does an LLM set labeler (read with :func:`label_set_source`). A source
+    Per-label LFs pass through; a ``LabelSetFunction`` becomes one LF per label it
+    covers, and so does an LLM set labeler (read with ``label_set_source``). A source
     that is none of these is an error naming it.
     """
     classes = list(classes)

@@ -3,8 +3,8 @@
 A multi-label task with ``k`` classes is ``k`` two-class questions ("does the row have this
 label?"). Each column of the matrix is one source voting on one label: ``PRESENT`` (1),
 ``ABSENT`` (0) or ``ABSTAIN`` (-1). The columns are an ordinary two-class
-:class:`~weaklabel.matrix.LabelMatrix` (so every single-label tool reads them), plus the
-label each column votes on. :meth:`MultiLabelMatrix.label` gives the two-class matrix of
+``LabelMatrix`` (so every single-label tool reads them), plus the
+label each column votes on. ``MultiLabelMatrix.label`` gives the two-class matrix of
 one label: the input of that label's label model.
 """
 
@@ -50,14 +50,14 @@ class MultiLabelMatrix:
     Parameters
     ----------
     votes
-        A two-class :class:`~weaklabel.matrix.LabelMatrix`, or an integer array (n, m) of
+        A two-class ``LabelMatrix``, or an integer array (n, m) of
         ``-1`` (abstain), ``0`` (absent) and ``1`` (present) with ``lf_names``.
     targets
         The label each column votes on, one class name per column.
     classes
         The task's class names, in the order used everywhere (scores, probabilities).
     lf_names, index, error_counts
-        As for :class:`~weaklabel.matrix.LabelMatrix` when ``votes`` is an array.
+        As for ``LabelMatrix`` when ``votes`` is an array.
 
     Examples
     --------
@@ -216,7 +216,7 @@ class MultiLabelMatrix:
         return MultiLabelMatrix(matrix, targets=targets, classes=self._classes)
 
     def take(self, rows: Any) -> MultiLabelMatrix:
-        """A row subset (positions, boolean mask or slice), as :meth:`LabelMatrix.take`."""
+        """A row subset (positions, boolean mask or slice), as ``LabelMatrix.take``."""
         return self._with(self._matrix.take(rows))
 
     def select(self, names: str | Sequence[str]) -> MultiLabelMatrix:
@@ -270,7 +270,7 @@ class MultiLabelMatrix:
 
     @classmethod
     def load(cls, path: str | Path) -> MultiLabelMatrix:
-        """Load a matrix written by :meth:`save`; a foreign or corrupt file is a ValueError."""
+        """Load a matrix written by ``save``; a foreign or corrupt file is a ValueError."""
         path = Path(path)
         matrix = LabelMatrix.load(path)
         try:

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
-"""Candidate decision thresholds tried by :func:`best_thresholds`."""
+"""Candidate decision thresholds tried by ``best_thresholds``."""
 
 
 def check_indicator(Y: Any, n_classes: int | None = None, *, name: str = "Y") -> np.ndarray:

@@ -1,9 +1,9 @@
 """``task: multilabel`` in ``python -m weaklabel.fit``: the end-to-end run for label sets.
 
-The same steps as the single-label pipeline (:mod:`weaklabel.pipeline`), reading label
+The same steps as the single-label pipeline (``weaklabel.pipeline``), reading label
 sets: load the splits (a table whose label column holds several class names per row, or
 the bundled MAMS sample) -> check every part before any work -> apply the per-label LFs
-and LLM yes/no prompts (votes cached by content) -> :class:`MultiLabelModel` (with the
+and LLM yes/no prompts (votes cached by content) -> ``MultiLabelModel`` (with the
 valid split's gold as dev rows) -> a multi-label student (thresholds tuned on the valid
 split) -> micro/macro and per-label scores on every gold split -> artifacts, written all or
 nothing: the multi-label matrices, ``lf_summary.csv`` and ``label_summary.csv`` per label,
@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from weaklabel._fingerprint import lfs_fingerprint
-from weaklabel.artifacts import _json_safe, check_output_dir, comparison_table, write_staged
+from weaklabel._json import json_safe
+from weaklabel.artifacts import check_output_dir, comparison_table, write_staged
 from weaklabel.config import ConfigError, DataConfig, FitConfig, LLMLabelerConfig, config_json
 from weaklabel.lf import ABSTAIN, BaseLabelingFunction
 from weaklabel.multilabel.analysis import co_occurrence, label_summary, lf_summary
@@ -383,7 +384,7 @@ def _writers(result: RunResult, classes: list[str], student_probs: dict[str, np.
         writers.append(("label_model", result.label_model.save))
     if result.student is not None:
         writers.append(("student", result.student.save))
-    metrics = json.dumps(_json_safe(result.metrics), indent=2)
+    metrics = json.dumps(json_safe(result.metrics), indent=2)
     writers.append(("metrics.json", lambda path: path.write_text(metrics)))
     writers.append(("config.json", lambda path: path.write_text(config_json(result.config))))
     if result.config.report:

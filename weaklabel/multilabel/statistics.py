@@ -1,7 +1,7 @@
 """What a multi-label label model learns from the rows, accumulated chunk by chunk.
 
 Per label: the votes of the rows where one of its sources votes — as the base label
-model's mergeable sufficient statistics (:class:`~weaklabel.label_models._stats.VoteStatistics`)
+model's mergeable sufficient statistics (``VoteStatistics``)
 when it has them, else the votes themselves — and how many of those rows majority vote
 calls present. Built from a whole matrix, from Parquet shards one at a time, or per Dask
 partition and merged in any order: the fit is the same.

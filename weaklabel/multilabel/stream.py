@@ -1,6 +1,6 @@
 """Multi-label data larger than memory: per-label votes in resumable Parquet shards.
 
-The per-label sources are two-class LFs, so :func:`weaklabel.stream.apply_lfs_to_shards`
+The per-label sources are two-class LFs, so ``weaklabel.stream.apply_lfs_to_shards``
 labels them unchanged, shard by shard, resuming after a crash; this module adds what makes
 the shards multi-label — the classes and the label of each column, in ``multilabel.json``
 next to the manifest — and the two steps that follow::
@@ -45,7 +45,7 @@ _FORMAT = "weaklabel.multilabel-shards"
 
 
 class ShardedMultiLabelMatrix:
-    """Multi-label votes stored as shards: a :class:`~weaklabel.stream.ShardedLabelMatrix`
+    """Multi-label votes stored as shards: a ``ShardedLabelMatrix``
     of per-label columns, the classes and the label of each column."""
 
     def __init__(self, shards: ShardedLabelMatrix, targets: Sequence[str], classes: Sequence[str]) -> None:
@@ -57,7 +57,7 @@ class ShardedMultiLabelMatrix:
 
     @classmethod
     def open(cls, out_dir: str | os.PathLike[str]) -> ShardedMultiLabelMatrix:
-        """The shards written by :func:`apply_multilabel_lfs_to_shards` into ``out_dir``."""
+        """The shards written by ``apply_multilabel_lfs_to_shards`` into ``out_dir``."""
         directory = Path(out_dir)
         path = directory / LABELS_FILE
         try:
@@ -88,12 +88,12 @@ class ShardedMultiLabelMatrix:
         return f"ShardedMultiLabelMatrix({self.shards!r}, classes={len(self.classes)})"
 
     def chunks(self, *, allow_incomplete: bool = False) -> Iterator[MultiLabelMatrix]:
-        """One :class:`MultiLabelMatrix` per shard, in row order, each read when reached."""
+        """One ``MultiLabelMatrix`` per shard, in row order, each read when reached."""
         for L in self.shards.chunks(allow_incomplete=allow_incomplete):
             yield MultiLabelMatrix(L, targets=self.targets, classes=self.classes)
 
     def to_multilabel_matrix(self, *, allow_incomplete: bool = False) -> MultiLabelMatrix:
-        """All shards in one in-memory :class:`MultiLabelMatrix`."""
+        """All shards in one in-memory ``MultiLabelMatrix``."""
         L = self.shards.to_label_matrix(allow_incomplete=allow_incomplete)
         return MultiLabelMatrix(L, targets=self.targets, classes=self.classes)
 
@@ -107,7 +107,7 @@ def apply_multilabel_lfs_to_shards(
 ) -> ShardedMultiLabelMatrix:
     """Apply per-label LFs and label set functions to a Parquet dataset, one shard per batch.
 
-    ``options`` are those of :func:`weaklabel.stream.apply_lfs_to_shards` (``batch_rows``,
+    ``options`` are those of ``weaklabel.stream.apply_lfs_to_shards`` (``batch_rows``,
     ``columns``, ``id_column``, ``n_jobs``, ``on_error``, ``progress``, ``resume``); the
     votes are two-class, so ``cardinality`` and ``class_names`` are set here.
     """

@@ -5,11 +5,11 @@ present. The students here learn those probabilities directly — the loss of la
 on row ``i`` is the binary cross-entropy against target ``t_ic``, i.e. the expected loss
 under the label model's belief — instead of thresholding them first.
 
-- :class:`TfidfMultiLabelStudent`: the TF-IDF features of
-  :class:`~weaklabel.students.TfidfStudent` and one logistic regression per label
+- ``TfidfMultiLabelStudent``: the TF-IDF features of
+  ``TfidfStudent`` and one logistic regression per label
   (one-vs-rest), each fitted exactly by L-BFGS on its soft targets.
-- :class:`TransformerMultiLabelStudent`: the encoder and training loop of
-  :class:`~weaklabel.students.TransformerStudent` with a sigmoid head (one logit per
+- ``TransformerMultiLabelStudent``: the encoder and training loop of
+  ``TransformerStudent`` with a sigmoid head (one logit per
   label); ``adaptation="head"`` fits one logistic regression per label on the frozen
   embeddings.
 
@@ -17,7 +17,7 @@ Both pick a decision threshold per label on the dev split when one is given
 (``tune_thresholds=True``): F1 rewards a threshold below 0.5 for a label the student
 under-predicts. Each label's threshold moves from 0.5 only where bootstrap replicates of the
 dev rows show that tuning helps on rows it was not tuned on
-(:func:`~weaklabel.multilabel.metrics.tuned_thresholds`). ``predict`` applies them;
+(``tuned_thresholds``). ``predict`` applies them;
 ``predict_proba`` returns the probabilities.
 """
 
@@ -194,13 +194,13 @@ class MultiLabelStudentMixin:
 
     def score(self, texts: Sequence[str], Y: Any, sample_weight: Any = None) -> float:  # type: ignore[override]
         """Subset accuracy (rows whose whole label set is right), scikit-learn's ``score``
-        for multi-label classifiers; :meth:`evaluate` gives F1 and the rest."""
+        for multi-label classifiers; ``evaluate`` gives F1 and the rest."""
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by the multi-label score")
         return self.evaluate(texts, Y)["subset_accuracy"]
 
     def evaluate(self, texts: Sequence[str], Y: Any) -> dict[str, float]:  # type: ignore[override]
-        """Micro/macro F1 and the rest of :func:`~weaklabel.multilabel.metrics.multilabel_scores`
+        """Micro/macro F1 and the rest of ``multilabel_scores``
         against gold ``Y`` (``(n, k)`` 0/1; ``-1`` rows unknown)."""
         texts = check_texts(texts)
         gold = check_indicator(Y, self.n_classes_)
@@ -211,7 +211,7 @@ class MultiLabelStudentMixin:
 
     @classmethod
     def _thresholds_from(cls, path: str | Path) -> np.ndarray:
-        """The thresholds saved by :meth:`save` (read from the checked envelope)."""
+        """The thresholds saved by ``save`` (read from the checked envelope)."""
         _, config = cls._read_config(path)  # type: ignore[attr-defined]
         if "thresholds" not in config:
             raise ValueError(f"{path} is not a saved multi-label student (no thresholds)")
@@ -228,7 +228,7 @@ def _fit_binary_logistic(X: Any, loss_weights: np.ndarray, c: int, k: int, C: fl
 class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
     """TF-IDF n-grams + one logistic regression per label (one-vs-rest) on soft targets.
 
-    The parameters are :class:`~weaklabel.students.TfidfStudent`'s (``class_weight`` is
+    The parameters are ``TfidfStudent``'s (``class_weight`` is
     None or ``"balanced"``, per label), plus ``tune_thresholds``.
 
     Examples
@@ -236,7 +236,7 @@ class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
     >>> import numpy as np
     >>> texts = ["rude waiter", "great pasta", "the waiter brought cold pasta", "tasty pizza"]
     >>> probs = np.array([[0.0, 0.9], [0.9, 0.1], [0.8, 0.8], [1.0, 0.0]])
-    >>> student = TfidfMultiLabelStudent(C=10).fit(texts, probs, classes=["food", "staff"])
+    >>> student = TfidfMultiLabelStudent(C=10).fit(texts, probs, class_names=["food", "staff"])
     >>> student.predict(["pasta and a rude waiter"]).tolist()
     [[1, 1]]
     """
@@ -287,7 +287,7 @@ class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
 
     @classmethod
     def load(cls, path: str | Path) -> TfidfMultiLabelStudent:
-        """Read a student written by :meth:`save`."""
+        """Read a student written by ``save``."""
         student = super().load(path)
         student.thresholds_ = cls._thresholds_from(path)
         return student
@@ -296,7 +296,7 @@ class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
 class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):
     """A local encoder with a sigmoid head (one logit per label) on per-label soft targets.
 
-    The parameters are :class:`~weaklabel.students.TransformerStudent`'s (``class_weight``
+    The parameters are ``TransformerStudent``'s (``class_weight``
     is None or ``"balanced"``, per label), plus ``tune_thresholds``. Early stopping
     watches the dev binary cross-entropy.
     """
@@ -369,7 +369,7 @@ class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):
 
     @classmethod
     def load(cls, path: str | Path) -> TransformerMultiLabelStudent:
-        """Read a student written by :meth:`save`."""
+        """Read a student written by ``save``."""
         student = super().load(path)
         student.thresholds_ = cls._thresholds_from(path)
         return student
