@@ -237,8 +237,8 @@ class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
     >>> texts = ["rude waiter", "great pasta", "the waiter brought cold pasta", "tasty pizza"]
     >>> probs = np.array([[0.0, 0.9], [0.9, 0.1], [0.8, 0.8], [1.0, 0.0]])
     >>> student = TfidfMultiLabelStudent(C=10).fit(texts, probs, class_names=["food", "staff"])
-    >>> student.predict(["pasta and a rude waiter"]).tolist()
-    [[1, 1]]
+    >>> student.predict(["great pasta", "rude waiter"]).tolist()
+    [[1, 0], [0, 1]]
     """
 
     def __init__(
