@@ -143,7 +143,7 @@ def _peak_mb() -> float:
 
 
 def _accuracy(probs_path: Path, data: Path) -> float:
-    pred = pd.read_parquet(probs_path, columns=["predicted_label"])["predicted_label"].to_numpy()
+    pred = pd.read_parquet(probs_path, columns=["predicted_index"])["predicted_index"].to_numpy()
     y = pd.read_parquet(data, columns=["y"])["y"].to_numpy()
     return float((pred == y).mean())
 
@@ -164,7 +164,7 @@ def run_single(data: Path, out: Path) -> dict[str, Any]:
     mark = time.perf_counter()
     probs = model.predict_proba(L)
     table = pd.DataFrame(probs, columns=["prob_0", "prob_1"], index=L.index)
-    table["predicted_label"] = probs.argmax(axis=1)
+    table["predicted_index"] = probs.argmax(axis=1)
     table.to_parquet(out / "single.parquet")
     times["predict"] = time.perf_counter() - mark
     total = time.perf_counter() - start

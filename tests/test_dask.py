@@ -128,19 +128,22 @@ def test_votes_and_probabilities_equal_the_single_process_path(client, request, 
     assert got.index.equals(L.index)
     assert np.array_equal(got.to_numpy(), L.votes)
 
-    model = wd.fit_label_model(LabelModel(random_state=0), votes, cardinality=2, client=client)
+    model = wd.fit_label_model(LabelModel(random_state=0), votes, class_names=["ham", "spam"], client=client)
     reference = LabelModel(random_state=0).fit(L)
     assert model.lf_names_ == L.lf_names
+    assert list(model.classes_) == ["ham", "spam"]
     _same_fit(model, reference, L.votes)
-    probs = wd.predict_proba(
-        model, votes, class_names=["ham", "spam"], tie_break="abstain"
-    ).compute()
-    assert list(probs.columns) == ["prob_ham", "prob_spam", "n_votes", "predicted_label"]
+    probs = wd.predict_proba(model, votes, tie_break="abstain").compute()  # names from the model
+    assert list(probs.columns) == ["prob_ham", "prob_spam", "n_votes", "predicted_label", "predicted_index"]
     assert np.array_equal(probs["n_votes"], (L.votes != ABSTAIN).sum(axis=1))
     assert probs.index.equals(L.index)
     want = reference.predict_proba(L)
     np.testing.assert_allclose(probs[["prob_ham", "prob_spam"]].to_numpy(), want, atol=1e-9)
-    assert np.array_equal(probs["predicted_label"], reference.predict(L, tie_break="abstain"))
+    predicted = reference.predict(L, tie_break="abstain")
+    assert np.array_equal(probs["predicted_index"], predicted)
+    labels = probs["predicted_label"]
+    assert np.array_equal(labels.isna(), predicted < 0)  # a tie left undecided has no label
+    assert list(labels[predicted >= 0]) == [["ham", "spam"][p] for p in predicted[predicted >= 0]]
 
 
 @pytest.mark.slow
@@ -180,6 +183,8 @@ def test_existing_cluster_by_address_and_other_models(client, tmp_path, youtube)
         LabelModel(random_state=0).fit(L).predict_proba(L),
         atol=1e-9,
     )
+    assert set(written["predicted_label"]) <= {"0", "1"}  # unnamed classes: the index as text
+    assert list(written["predicted_label"]) == [str(i) for i in written["predicted_index"]]
 
     dev = slice(0, 100)
     mv = wd.fit_label_model(MajorityVote(), votes, y[dev], cardinality=2, L_dev=L.votes[dev])

@@ -60,7 +60,8 @@ def test_every_artifact_exists_loads_and_agrees(youtube_run):
     prob_cols = [c for c in probs.columns if c.startswith("prob_")]
     assert prob_cols == ["prob_HAM", "prob_SPAM"]
     np.testing.assert_allclose(probs[prob_cols].sum(axis=1), 1.0, atol=1e-6)
-    assert (probs[prob_cols].to_numpy().argmax(axis=1) == probs["predicted_label"]).all()
+    assert (probs[prob_cols].to_numpy().argmax(axis=1) == probs["predicted_index"]).all()
+    assert (np.array(["HAM", "SPAM"])[probs["predicted_index"]] == probs["predicted_label"]).all()
     assert set(probs["split"]) == {"train", "valid", "test"}
 
     summary = pd.read_csv(out / "lf_summary.csv", index_col=0)
@@ -70,7 +71,7 @@ def test_every_artifact_exists_loads_and_agrees(youtube_run):
     metrics = json.loads((out / "metrics.json").read_text())
     test = youtube_run.splits["test"]
     test_probs = probs[probs["split"] == "test"]
-    recomputed = score_predictions(test.y, test_probs["predicted_label"].to_numpy(), ("accuracy", "f1"))
+    recomputed = score_predictions(test.y, test_probs["predicted_index"].to_numpy(), ("accuracy", "f1"))
     assert metrics["test"]["label_model"] == pytest.approx(recomputed)
     assert metrics["test"]["label_model"]["accuracy"] > 0.75
     assert metrics["test"]["student"]["accuracy"] > 0.75

@@ -58,7 +58,8 @@ def test_run_data_agrees_with_the_artifacts(run_dir):
     probs = pd.read_parquet(run_dir / "probs.parquet")
     assert data.n_rows == len(probs) == 1956
     assert data.class_names == ["HAM", "SPAM"]
-    np.testing.assert_array_equal(data.predicted, probs["predicted_label"].to_numpy())
+    np.testing.assert_array_equal(data.predicted, probs["predicted_index"].to_numpy())
+    assert list(probs["predicted_label"]) == [data.class_names[i] for i in data.predicted]
     train = LabelMatrix.load(run_dir / "label_matrix.npz")
     np.testing.assert_array_equal(data.votes[data.split_slice("train")], train.votes)
     assert data.source_names == train.lf_names

@@ -201,12 +201,16 @@ def test_fit_chunks_matches_fit_and_probabilities_stream_to_parquet(sharded, tmp
 
     path = predict_proba_to_parquet(streamed, shards, tmp_path / "probs.parquet", progress=False)
     written = pq.read_table(path)
-    assert written.column_names == ["row_id", "prob_ham", "prob_spam", "n_votes", "predicted_label"]
+    assert list(streamed.classes_) == ["ham", "spam"]  # the shards' class names
+    assert written.column_names == [
+        "row_id", "prob_ham", "prob_spam", "n_votes", "predicted_label", "predicted_index"
+    ]
     assert pq.ParquetFile(path).metadata.num_row_groups == shards.n_shards  # one per shard
     out = written.to_pandas()
     assert np.array_equal(out["row_id"], np.arange(len(frame)))
     assert np.array_equal(out[["prob_ham", "prob_spam"]].to_numpy(), probs)
-    assert np.array_equal(out["predicted_label"], probs.argmax(axis=1))
+    assert np.array_equal(out["predicted_index"], probs.argmax(axis=1))
+    assert np.array_equal(out["predicted_label"], np.array(["ham", "spam"])[probs.argmax(axis=1)])
     assert np.array_equal(out["n_votes"], (L.votes >= 0).sum(axis=1))
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -223,7 +227,8 @@ def test_probabilities_of_string_ids_and_unnamed_classes(youtube, tmp_path):
     # Any iterable of LabelMatrix chunks works too.
     path = predict_proba_to_parquet(model, iter(list(shards.chunks())), tmp_path / "p.parquet", progress=False)
     out = pd.read_parquet(path)
-    assert list(out.columns) == ["row_id", "prob_0", "prob_1", "n_votes", "predicted_label"]
+    assert list(out.columns) == ["row_id", "prob_0", "prob_1", "n_votes", "predicted_label", "predicted_index"]
+    assert set(out["predicted_label"]) <= {"0", "1"}  # unnamed classes: the index as text
     assert list(out["row_id"]) == list(data["comment_id"])
     assert np.array_equal(out[["prob_0", "prob_1"]].to_numpy(), model.predict_proba(shards.to_label_matrix()))
 
@@ -424,7 +429,9 @@ def test_an_empty_source_gives_an_empty_complete_matrix(tmp_path):
     L = shards.to_label_matrix()
     assert isinstance(L, LabelMatrix) and L.shape == (0, 1)
     path = predict_proba_to_parquet(LabelModel(), shards, tmp_path / "p.parquet", progress=False)
-    assert pq.read_table(path).column_names == ["row_id", "prob_0", "prob_1", "n_votes", "predicted_label"]
+    assert pq.read_table(path).column_names == [
+        "row_id", "prob_0", "prob_1", "n_votes", "predicted_label", "predicted_index"
+    ]
 
 
 def test_a_resumed_run_sees_an_edited_helper_module(tmp_path, monkeypatch):

@@ -4,10 +4,12 @@ Files in the output directory:
 
 - ``label_matrix.npz`` (train) and ``label_matrix_<split>.npz``: the votes.
 - ``lf_summary.csv``: per-source coverage, overlaps, conflicts (and accuracy with gold).
-- ``probs.parquet``: row id, split, one probability column per class, predicted label.
+- ``probs.parquet``: row id, split, one probability column per class, votes per row, the
+  predicted class's name (``predicted_label``) and index (``predicted_index``).
 - ``label_model.json``: the fitted label model's parameters.
 - ``student/``: the trained student (its own safe format).
-- ``metrics.json``: every score of the run.
+- ``metrics.json``: every score of the run; the classes, confusion matrices and per-class
+  scores by class name.
 - ``config.json``: the resolved configuration.
 - ``report.html``: tables and plots, images embedded.
 
@@ -43,7 +45,7 @@ from weaklabel.exceptions import OutputDirError
 from weaklabel.label_models.base import probs_columns
 from weaklabel.report import render_report
 from weaklabel.run_result import RunResult
-from weaklabel.run_summary import comparison_table
+from weaklabel.run_summary import class_labels, comparison_table
 
 __all__ = [
     "ARTIFACT_NAMES",
@@ -84,14 +86,11 @@ def _gold_or_none(y: np.ndarray | None) -> np.ndarray | None:
     return y if y is not None and np.any(y >= 0) else None
 
 
-def _class_names(result: RunResult) -> list[str]:
-    L = result.splits["train"].L
-    return L.class_names or [str(c) for c in range(L.cardinality)]
-
-
 def probs_frame(result: RunResult) -> pd.DataFrame:
-    """All splits' probabilistic labels: row id, split, ``prob_<class>`` columns, predicted label."""
-    names = _class_names(result)
+    """All splits' probabilistic labels: row id, split, ``prob_<class>`` columns, ``n_votes``,
+    ``predicted_label`` (the class name) and ``predicted_index``."""
+    L = result.splits["train"].L
+    names = class_labels(L.class_names, L.cardinality)
     frames = []
     for split_name, probs in result.probs.items():
         split = result.splits[split_name]

@@ -75,7 +75,7 @@ class DataConfig(_Strict):
         None, description="Column with train/valid/test per row (source=table); else a seeded split."
     )
     class_names: list[str] | None = Field(
-        None, description="Class names in index order (default: from the dataset)."
+        None, description="Class names, index 0 first: the class order of LFs, prompts and every artifact (default: the dataset's; for WRENCH, label.json's names in any order)."
     )
     label_separator: str | None = Field(
         None, description="task multilabel: the separator of several class names in one label "

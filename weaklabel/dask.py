@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from weaklabel._validation import check_class_names
 from weaklabel.apply import OnError, _check_sources
 from weaklabel.apply import apply_lfs as _apply_lfs_in_memory
 from weaklabel.label_models.base import break_ties, check_votes, probs_columns
@@ -240,6 +241,7 @@ def fit_label_model(
     *,
     L_dev: Any = None,
     cardinality: int | None = None,
+    class_names: Sequence[str] | None = None,
     client: Client | None = None,
     scheduler_address: str | None = None,
     n_workers: int | None = None,
@@ -255,10 +257,18 @@ def fit_label_model(
     every row) raise: the votes take one byte per LF and row, so fit them on
     ``votes_ddf.compute()`` where that fits in memory.
 
-    The number of classes comes from ``cardinality=`` or the model's; gold labels need
+    The number of classes comes from ``cardinality=``, ``class_names=`` or the model's; the
+    class names (in the order the votes use) become the model's ``classes_``, so that
+    ``predict(return_names=True)``, ``predict_proba`` and the saved model name them
+    (``L_dev`` given as a LabelMatrix with class names names them too). Gold labels need
     their own votes (``y_dev`` with ``L_dev``). The client options are those of
     ``connect``.
     """
+    if class_names is None and isinstance(L_dev, LabelMatrix):
+        class_names = L_dev.class_names
+    if class_names is not None:
+        class_names = check_class_names(class_names, cardinality)
+        cardinality = len(class_names) if cardinality is None else cardinality
     own = getattr(model, "cardinality", None)
     if cardinality is not None and own is not None and cardinality != own:
         raise ValueError(
@@ -277,7 +287,7 @@ def fit_label_model(
     lf_names = [str(name) for name in votes_ddf.columns]
     if isinstance(model, MajorityVote):
         head = votes_ddf.head(1, npartitions=-1).to_numpy()  # all MajorityVote needs: the shape
-        shape = LabelMatrix(head, lf_names, cardinality=int(k))
+        shape = LabelMatrix(head, lf_names, cardinality=int(k), class_names=class_names)
         return model.fit(shape, y_dev, class_balance, L_dev=L_dev)
     if not isinstance(model, LabelModel):
         raise TypeError(
@@ -288,7 +298,9 @@ def fit_label_model(
     stats = _compute(graph, client, scheduler_address, n_workers, threads_per_worker)
     if stats.n_rows == 0:
         raise ValueError("fit_label_model got no rows (empty Dask DataFrame)")
-    return model.fit_statistics(stats, y_dev, class_balance, L_dev=L_dev, lf_names=lf_names)
+    return model.fit_statistics(
+        stats, y_dev, class_balance, L_dev=L_dev, lf_names=lf_names, class_names=class_names
+    )
 
 
 def _compute(
@@ -309,13 +321,19 @@ def _compute(
 
 
 # ---------------------------------------------------------------- prediction
+_LABEL_DTYPE = pd.StringDtype()  # predicted_label: class names, missing where a tie abstains
+
+
 def _partition_proba(
     part: pd.DataFrame, model: BaseLabelModel, names: list[Any], tie_break: str
 ) -> pd.DataFrame:
     votes = check_votes(part.to_numpy(), model.cardinality_)
     probs = model.predict_proba(votes)
     predicted = break_ties(probs, tie_break, None)
-    return pd.DataFrame(probs_columns(probs, votes, names, predicted), index=part.index)
+    frame = pd.DataFrame(probs_columns(probs, votes, names, predicted), index=part.index)
+    # a string dtype, not object: Parquet needs a column type it can infer from the meta
+    frame["predicted_label"] = frame["predicted_label"].astype(_LABEL_DTYPE)
+    return frame
 
 
 def predict_proba(
@@ -327,8 +345,9 @@ def predict_proba(
 ) -> dd.DataFrame:
     """Lazy Dask DataFrame of ``prob_<class>``, ``n_votes`` and ``predicted_label`` per row.
 
-    The columns of a pipeline run's ``probs.parquet``, indexed by the votes' index; classes
-    are named after ``class_names`` when given, else their indices. Predictions are
+    The columns of a pipeline run's ``probs.parquet`` (``predicted_label`` names the class,
+    ``predicted_index`` is its index), indexed by the votes' index; classes are named after
+    ``class_names`` when given, else the model's ``classes_``. Predictions are
     row-wise, so each partition's are those of ``model.predict_proba`` on the whole matrix.
     ``tie_break`` is ``"first"`` (the lowest tied class, as ``argmax``) or ``"abstain"``
     (ties get ``-1``); ``predict``'s seeded ``"random"`` draws along all rows at once, so it
@@ -345,7 +364,9 @@ def predict_proba(
             f"the votes have {len(votes_ddf.columns)} columns but the model was fitted on "
             f"{n_sources} sources"
         )
-    names = list(range(model.cardinality_)) if class_names is None else list(class_names)
+    if class_names is None:
+        class_names = [str(c) for c in model.classes_]
+    names = [str(name) for name in class_names]
     if len(names) != model.cardinality_:
         raise ValueError(f"{len(names)} class_names for a model of {model.cardinality_} classes")
     _check_picklable([("the label model", model)])
@@ -354,7 +375,8 @@ def predict_proba(
         {
             **{name: pd.Series(dtype=float) for name in columns},
             "n_votes": pd.Series(dtype=np.int64),
-            "predicted_label": pd.Series(dtype=np.int64),
+            "predicted_label": pd.Series(dtype=_LABEL_DTYPE),
+            "predicted_index": pd.Series(dtype=np.int64),
         },
         index=votes_ddf._meta.index,
     )

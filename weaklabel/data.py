@@ -123,6 +123,7 @@ def load_wrench(
     *,
     drop_labeled_duplicates: bool = True,
     lf_names: list[str] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> LabeledData:
     """Load one split of a WRENCH-format dataset.
 
@@ -138,6 +139,10 @@ def load_wrench(
         (SMS) are kept. This gives the published split sizes.
     lf_names
         Names for the LF columns (default: ``wrench_lf_names``).
+    class_names
+        The classes in the order you want (default: the order of ``label.json``): the
+        names of ``label.json``, reordered; votes and gold labels are renumbered to it.
+        Without ``label.json``, the names of the class indices 0, 1, ...
 
     Returns
     -------
@@ -156,7 +161,7 @@ def load_wrench(
         raise DataError(
             f"{file}: expected a JSON object of id -> example, got {type(entries).__name__}"
         )
-    class_names = _wrench_class_names(folder)
+    file_names = _wrench_class_names(folder)
     if drop_labeled_duplicates and split == "train" and (folder / "labeled_ids.json").is_file():
         labeled_file = folder / "labeled_ids.json"
         drop = _labeled_duplicates(labeled_file, entries, _read_json(labeled_file))
@@ -186,12 +191,18 @@ def load_wrench(
             entry["data"] if isinstance(entry["data"], dict) else {"text": entry["data"]}
         )
     width = width or 0
-    cardinality = len(class_names) if class_names else None
+    names_given = file_names if class_names is None else [str(name) for name in class_names]
+    cardinality = len(file_names or names_given or []) or None
     index = _row_ids(keys)
     data = pd.DataFrame.from_records(records, index=index) if records else pd.DataFrame(index=index)
     names = lf_names or wrench_lf_names(folder, width)
     vote_array = _int_table(file, keys, votes, "weak label", cardinality).reshape(len(keys), width)
     y = _int_table(file, keys, [[g] for g in gold], "label", cardinality).reshape(len(keys))
+    if file_names and names_given != file_names:
+        renumber = _class_order(folder, file_names, names_given)
+        vote_array = np.where(vote_array >= 0, renumber[np.maximum(vote_array, 0)], vote_array)
+        y = np.where(y >= 0, renumber[np.maximum(y, 0)], y)
+    class_names = names_given
     try:
         L = LabelMatrix(
             vote_array, names, cardinality=cardinality, class_names=class_names, index=index
@@ -268,6 +279,16 @@ def _int_table(
     raise DataError(
         f"{file}: example {key!r} has the {what} {v!r}{where}; expected -1 or a class index{below}"
     )
+
+
+def _class_order(folder: Path, file_names: list[str], wanted: list[str]) -> np.ndarray:
+    """``renumber[i]``: the index in ``wanted`` of the class ``label.json`` numbers ``i``."""
+    if sorted(wanted) != sorted(file_names):
+        raise DataError(
+            f"class_names {wanted} are not the classes of {folder / 'label.json'} {file_names}: "
+            "give the same names, in the order you want"
+        )
+    return np.asarray([wanted.index(name) for name in file_names], dtype=np.int64)
 
 
 def _wrench_class_names(folder: Path) -> list[str] | None:

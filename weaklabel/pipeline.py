@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import importlib.util
 import inspect
+import json
 import logging
 import sys
 import time
@@ -41,6 +42,7 @@ from weaklabel.matrix import LabelMatrix
 from weaklabel.metrics import score_predictions
 from weaklabel.review.labels import dev_rows, read_review_labels, train_targets
 from weaklabel.run_result import RunResult, Split
+from weaklabel.run_summary import class_labels, class_report
 
 __all__ = [
     "RunPlan",
@@ -92,7 +94,7 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
     splits: dict[str, Split] = {}
     if data.source == "wrench":
         for name in SPLITS:
-            frame, L, y = load_wrench(data.path, name)  # type: ignore[arg-type]
+            frame, L, y = load_wrench(data.path, name, class_names=data.class_names)  # type: ignore[arg-type]
             votes = [L] if data.use_dataset_votes else []
             splits[name] = Split(name, frame, y, votes)
     else:
@@ -202,11 +204,19 @@ def _lf_module_objects(modules: list[str]) -> list[types.ModuleType]:
 
 
 def _apply_cached(
-    lfs: list[BaseLabelingFunction], split: Split, config: FitConfig, cardinality: int, cache_dir: Path, code: str
+    lfs: list[BaseLabelingFunction],
+    split: Split,
+    config: FitConfig,
+    cardinality: int,
+    cache_dir: Path,
+    code: str,
+    class_names: list[str] | None = None,
 ) -> LabelMatrix:
     """The LFs' votes on ``split``, from the cache when the LFs' code (``code``, see
-    ``weaklabel._fingerprint.lfs_fingerprint``), the rows and the classes are unchanged."""
-    key = hashlib.sha256(f"{code}|{frame_fingerprint(split.data)}|{cardinality}".encode()).hexdigest()[:32]
+    ``weaklabel._fingerprint.lfs_fingerprint``), the rows and the classes (their names
+    and order: LFs may vote by name) are unchanged."""
+    classes = json.dumps(class_names) if class_names else str(cardinality)
+    key = hashlib.sha256(f"{code}|{frame_fingerprint(split.data)}|{classes}".encode()).hexdigest()[:32]
     path = cache_dir / "lf_votes" / f"{key}.npz"
     if path.exists():
         try:
@@ -219,6 +229,7 @@ def _apply_cached(
         lfs,
         split.data,
         cardinality=cardinality,
+        class_names=class_names,
         n_jobs=config.lfs.n_jobs,
         on_error=config.lfs.on_error,
         progress=config.progress,
@@ -301,7 +312,7 @@ def _open_llm_caches(labelers: list[Any]) -> None:
 
 
 def _run_llm_labelers(
-    labelers: list[Any], splits: dict[str, Split], cardinality: int, progress: bool
+    labelers: list[Any], splits: dict[str, Split], cardinality: int, class_names: list[str] | None, progress: bool
 ) -> dict[str, dict[str, Any]]:
     """Calibrate (log-prob decoding, on valid gold), apply to every split, and sum the usage."""
     valid = splits["valid"]
@@ -313,7 +324,9 @@ def _run_llm_labelers(
     for split in splits.values():
         if not len(split.data):
             continue
-        split.votes.append(apply_lfs(labelers, split.data, cardinality=cardinality, progress=progress))
+        split.votes.append(
+            apply_lfs(labelers, split.data, cardinality=cardinality, class_names=class_names, progress=progress)
+        )
         for labeler in labelers:
             _add_usage(reports[labeler.name], labeler.report_.as_dict())
     return reports
@@ -545,34 +558,48 @@ def prepare_run(config: FitConfig) -> RunPlan:
 
 
 # ---------------------------------------------------------------- evaluation
+def _per_class(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """The confusion matrix (``{gold: {predicted: rows}}``) and per-class precision, recall,
+    F1 and support, keyed by class name."""
+    confusion, per_class = class_report(y, predicted, names)
+    return {
+        "confusion": {gold: {str(k): int(v) for k, v in row.items()} for gold, row in confusion.iterrows()},
+        "per_class": {name: {k: float(v) for k, v in row.items()} for name, row in per_class.iterrows()},
+    }
+
+
 def _evaluate(
     splits: dict[str, Split],
     probs: dict[str, np.ndarray],
     student_probs: dict[str, np.ndarray],
     cardinality: int,
+    class_names: list[str] | None,
     seed: int,
 ) -> dict[str, Any]:
+    """Every score of the run: per gold split, accuracy and F1 of majority vote, the label
+    model and the student, their confusion matrices and per-class scores (by class name),
+    and each source's scores. ``classes`` lists the class names in the run's order."""
     from weaklabel.label_models import MajorityVote
 
+    names = class_labels(class_names, cardinality)
     train_L = splits["train"].L
     majority = MajorityVote(cardinality=cardinality, random_state=seed).fit(train_L)
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"classes": names}
     wanted = ("accuracy", "f1")
     for name, split in splits.items():
         if not split.has_gold or len(split.data) == 0:
             continue
         L = split.L
         covered = (L.votes != ABSTAIN).any(axis=1)
-        rows: dict[str, Any] = {
-            "n_rows": len(split.data),
-            "coverage": float(covered.mean()),
-            "majority_vote": score_predictions(split.y, majority.predict(L), wanted, cardinality=cardinality),
-            "label_model": score_predictions(split.y, probs[name].argmax(axis=1), wanted, cardinality=cardinality),
-        }
+        predictions = {"majority_vote": majority.predict(L), "label_model": probs[name].argmax(axis=1)}
         if name in student_probs:
-            rows["student"] = score_predictions(
-                split.y, student_probs[name].argmax(axis=1), wanted, cardinality=cardinality
-            )
+            predictions["student"] = student_probs[name].argmax(axis=1)
+        rows: dict[str, Any] = {"n_rows": len(split.data), "coverage": float(covered.mean())}
+        for method, predicted in predictions.items():
+            rows[method] = score_predictions(split.y, predicted, wanted, cardinality=cardinality)
+        reports = {method: _per_class(split.y, predicted, names) for method, predicted in predictions.items()}  # type: ignore[arg-type]
+        rows["per_class"] = {method: report["per_class"] for method, report in reports.items()}
+        rows["confusion"] = {method: report["confusion"] for method, report in reports.items()}
         rows["sources"] = {
             source: {
                 **score_predictions(split.y, L.votes[:, j], ("accuracy", "f1", "coverage"), cardinality=cardinality)
@@ -601,14 +628,18 @@ def run_pipeline(config: FitConfig) -> RunResult:
             code = lfs_fingerprint(plan.lfs, _lf_module_objects(config.lfs.modules))
             for split in splits.values():
                 if len(split.data):
-                    split.votes.append(_apply_cached(plan.lfs, split, config, plan.cardinality, plan.cache_dir, code))
+                    split.votes.append(_apply_cached(
+                        plan.lfs, split, config, plan.cardinality, plan.cache_dir, code, plan.class_names
+                    ))
     if not any((L.votes != ABSTAIN).any() for L in splits["train"].votes) and not plan.llm_labelers:
         raise ConfigError("no source voted on any train row: check the LFs and the data")
 
     llm_reports: dict[str, dict[str, Any]] = {}
     if plan.llm_labelers:
         with _Step(timings, f"LLM labelers ({len(plan.llm_labelers)})"):
-            llm_reports = _run_llm_labelers(plan.llm_labelers, splits, plan.cardinality, config.progress)
+            llm_reports = _run_llm_labelers(
+                plan.llm_labelers, splits, plan.cardinality, plan.class_names, config.progress
+            )
 
     with _Step(timings, "label model"):
         probs = _fit_label_model(plan, config)
@@ -619,7 +650,7 @@ def run_pipeline(config: FitConfig) -> RunResult:
             student_probs = _fit_student(plan, config, probs["train"])
 
     with _Step(timings, "evaluate"):
-        metrics = _evaluate(splits, probs, student_probs, plan.cardinality, config.seed)
+        metrics = _evaluate(splits, probs, student_probs, plan.cardinality, plan.class_names, config.seed)
         metrics["llm_labelers"] = llm_reports
 
     result = RunResult(config, splits, plan.label_model, probs, plan.student, metrics, plan.output_dir, timings)
@@ -662,6 +693,7 @@ def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> d
         rows.sample_weight,
         labeled_mask=rows.labeled_mask,
         n_classes=plan.cardinality,
+        class_names=plan.class_names,
         **_supported(plan.student.fit, dev_kwargs),
     )
     return {
@@ -697,7 +729,8 @@ def fit_models(plan: RunPlan, config: FitConfig) -> tuple[dict[str, np.ndarray],
     review app's refit runs them again with new labels and LFs."""
     probs = _fit_label_model(plan, config)
     student_probs = _fit_student(plan, config, probs["train"]) if plan.student is not None else {}
-    return probs, student_probs, _evaluate(plan.splits, probs, student_probs, plan.cardinality, config.seed)
+    metrics = _evaluate(plan.splits, probs, student_probs, plan.cardinality, plan.class_names, config.seed)
+    return probs, student_probs, metrics
 
 
 def _supported(func: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

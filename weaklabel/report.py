@@ -4,8 +4,8 @@ The static twin of the review app (``python -m weaklabel.review``): the same num
 (``weaklabel.run_summary``), without interactivity except sorting tables by a column
 (a few lines of inline script; no file is fetched). Sections: scores; coverage and class
 balance per split with shift warnings; the sources (table, coverage-vs-accuracy chart with
-labels placed apart, example rows per source); the label model's confusion matrix and
-per-class precision, recall and F1; calibration; the student's confusion matrix; the LLM
+labels placed apart, example rows per source); the label model's and the student's confusion
+matrices and per-class precision, recall and F1, by class name; calibration; the LLM
 labelers' quality and usage; where the sources err (``weaklabel.error_slices.report_section``);
 timings.
 """
@@ -26,6 +26,7 @@ from weaklabel.metrics import calibration_curve, confusion_matrix
 from weaklabel.run_result import RunResult
 from weaklabel.run_summary import (
     SplitVotes,
+    class_labels,
     class_report,
     comparison_table,
     llm_quality,
@@ -164,17 +165,24 @@ def _examples(result: RunResult, names: list[str], predicted: dict[str, np.ndarr
     return f"<h2>Example rows per source ({split_name} split)</h2>" + "".join(blocks)
 
 
-def _label_model_section(result: RunResult, names: list[str]) -> str:
+def _class_sections(result: RunResult, names: list[str], student_probs: dict[str, np.ndarray]) -> str:
+    """The label model's and the student's confusion matrix and per-class precision, recall
+    and F1 on the first gold split of test, valid."""
     gold_split = next((s for s in ("test", "valid") if s in result.probs and result.splits[s].has_gold), None)
     if gold_split is None:
         return ""
     split = result.splits[gold_split]
-    confusion, per_class = class_report(split.y, result.probs[gold_split].argmax(axis=1), names)
-    return (
-        f"<h2>Label model per class ({gold_split})</h2><div class='grid'>"
-        f"<div><h3>Confusion matrix (gold rows, predicted columns)</h3>{_table(confusion)}</div>"
-        f"<div><h3>Precision, recall, F1</h3>{_table(per_class)}</div></div>"
-    )
+    parts = []
+    for title, probs in (("Label model", result.probs), ("Student", student_probs)):
+        if gold_split not in probs:
+            continue
+        confusion, per_class = class_report(split.y, probs[gold_split].argmax(axis=1), names)
+        parts.append(
+            f"<h2>{title} per class ({gold_split})</h2><div class='grid'>"
+            f"<div><h3>Confusion matrix (gold rows, predicted columns)</h3>{_table(confusion)}</div>"
+            f"<div><h3>Precision, recall, F1</h3>{_table(per_class)}</div></div>"
+        )
+    return "".join(parts)
 
 
 def _llm_section(result: RunResult) -> str:
@@ -230,7 +238,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 def render_report(result: RunResult, summary: pd.DataFrame, student_probs: dict[str, np.ndarray]) -> str:
     """The run as one self-contained HTML page (``summary``: ``lf_summary`` of the train split)."""
     L_train = result.splits["train"].L
-    names = list(L_train.class_names or [str(c) for c in range(L_train.cardinality)])
+    names = class_labels(L_train.class_names, L_train.cardinality)
     config = result.config
     predicted = {name: probs.argmax(axis=1) for name, probs in result.probs.items()}
     parts = [
@@ -257,7 +265,7 @@ def render_report(result: RunResult, summary: pd.DataFrame, student_probs: dict[
     if "emp_accuracy" in numbered:
         parts.append(_figure_tag(_sources_figure(numbered, len(names)), "coverage vs accuracy of the sources"))
     parts.append(_examples(result, names, predicted))
-    parts.append(_label_model_section(result, names))
+    parts.append(_class_sections(result, names, student_probs))
     gold_split = next(
         (result.splits[s] for s in ("test", "valid", "train") if s in result.probs and result.splits[s].has_gold),
         None,

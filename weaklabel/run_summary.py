@@ -34,6 +34,7 @@ __all__ = [
     "BALANCE_SHIFT",
     "COVERAGE_SHIFT",
     "SplitVotes",
+    "class_labels",
     "class_report",
     "comparison_table",
     "llm_quality",
@@ -57,6 +58,12 @@ class SplitVotes:
     votes: np.ndarray
     predicted: np.ndarray
     gold: np.ndarray | None = None
+
+
+def class_labels(class_names: Sequence[str] | None, cardinality: int) -> list[str]:
+    """The classes as every table and artifact names them: their names in the run's order,
+    else their indices as text."""
+    return [str(c) for c in class_names] if class_names else [str(c) for c in range(cardinality)]
 
 
 def _shares(labels: np.ndarray, cardinality: int) -> np.ndarray:

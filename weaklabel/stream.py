@@ -647,6 +647,12 @@ class ShardedLabelMatrix:
 
 
 # ---------------------------------------------------------------- probabilistic labels
+def _model_class_names(model: Any, cardinality: int) -> list[str]:
+    """The fitted model's class names, or the class indices as text."""
+    names = getattr(model, "class_names_", None)
+    return list(names) if names is not None and len(names) == cardinality else [str(c) for c in range(cardinality)]
+
+
 def predict_proba_to_parquet(
     model: Any,
     shards: ShardedLabelMatrix | Iterable[LabelMatrix],
@@ -657,9 +663,10 @@ def predict_proba_to_parquet(
     """Write a fitted label model's probabilistic labels to Parquet, one shard at a time.
 
     Columns, as in a pipeline run's ``probs.parquet``: ``row_id`` (the matrix's row ids,
-    ints or strings), ``prob_<class>`` per class (class names when known, else the class
-    index), ``n_votes`` and ``predicted_label`` (the most probable class). Memory holds one
-    shard; the file appears under ``path`` only once complete.
+    ints or strings), ``prob_<class>`` per class (class names when known — the shards', else
+    the model's — otherwise the class index), ``n_votes``, ``predicted_label`` (the most
+    probable class's name) and ``predicted_index`` (its index). Memory holds one shard; the
+    file appears under ``path`` only once complete.
     """
     import pyarrow as pa
 
@@ -671,7 +678,7 @@ def predict_proba_to_parquet(
             if not isinstance(L, LabelMatrix):
                 raise TypeError(f"shards must yield LabelMatrix chunks, got {type(L).__name__}")
             probs = np.asarray(model.predict_proba(L))
-            names = L.class_names or [str(c) for c in range(L.cardinality)]
+            names = L.class_names or _model_class_names(model, L.cardinality)
             ids = L.index.to_numpy()
             columns: dict[str, Any] = {
                 "row_id": pa.array(ids.tolist() if ids.dtype == object else ids)
@@ -681,11 +688,11 @@ def predict_proba_to_parquet(
 
     empty = None
     if isinstance(shards, ShardedLabelMatrix):
-        names = shards.class_names or [str(c) for c in range(shards.cardinality)]
+        names = shards.class_names or _model_class_names(model, shards.cardinality)
         empty = pa.schema(
             [("row_id", pa.int64())]
             + [(f"prob_{name}", pa.float64()) for name in names]
-            + [("n_votes", pa.int64()), ("predicted_label", pa.int64())]
+            + [("n_votes", pa.int64()), ("predicted_label", pa.string()), ("predicted_index", pa.int64())]
         )
     return _write_tables(path, tables(), empty)
 

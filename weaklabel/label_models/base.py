@@ -477,11 +477,19 @@ def probs_columns(
     predicted: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The columns of every probabilistic-label table (``probs.parquet`` and its streamed and
-    Dask twins): ``prob_<class>``, ``n_votes`` and ``predicted_label`` (argmax by default)."""
-    names = range(probs.shape[1]) if class_names is None else class_names
+    Dask twins): ``prob_<class>``, ``n_votes``, ``predicted_label`` and ``predicted_index``.
+
+    ``predicted_label`` is the predicted class's name (its index as text when the classes
+    have no names), so that ``f"prob_{predicted_label}"`` is always its probability column;
+    ``predicted_index`` is its index in the class order. ``predicted`` (argmax by default)
+    may hold ``-1`` (a tie left undecided): its label is then missing.
+    """
+    names = [str(name) for name in (range(probs.shape[1]) if class_names is None else class_names)]
+    index = probs.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
     columns = {f"prob_{name}": probs[:, c] for c, name in enumerate(names)}
     columns["n_votes"] = (np.asarray(votes) != ABSTAIN).sum(axis=1)
-    columns["predicted_label"] = probs.argmax(axis=1) if predicted is None else predicted
+    columns["predicted_label"] = np.asarray([*names, None], dtype=object)[index]  # -1 picks None
+    columns["predicted_index"] = index.astype(np.int64)
     return columns
 
 

@@ -289,8 +289,13 @@ class LabelModel(BaseLabelModel):
         *,
         L_dev: Any = None,
         lf_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> LabelModel:
-        """Fit from accumulated ``VoteStatistics`` (see ``new_statistics``)."""
+        """Fit from accumulated ``VoteStatistics`` (see ``new_statistics``).
+
+        The statistics keep no names: ``lf_names`` and ``class_names`` (in the order of the
+        votes' class indices) name the sources and the classes, as a LabelMatrix would.
+        """
         self._reset()
         self._check_params()
         if stats.n_rows == 0:
@@ -299,7 +304,7 @@ class LabelModel(BaseLabelModel):
             raise ValueError("fit_statistics needs L_dev with y_dev: the rows are not kept")
         if lf_names is not None and len(lf_names) != stats.n_sources:
             raise ValueError(f"{len(lf_names)} lf_names for statistics of {stats.n_sources} sources")
-        self._set_shape(None, stats.n_sources, stats.cardinality, lf_names)
+        self._set_shape(None, stats.n_sources, stats.cardinality, lf_names, class_names)
         return self._fit_from(stats, y_dev, class_balance, L_dev)
 
     def _fit_from(
