@@ -200,7 +200,7 @@ def _referenced_modules(module: types.ModuleType) -> set[types.ModuleType]:
 def _data_files(tree: ast.AST, folder: Path) -> set[Path]:
     """Files the source names in string literals: next to the module, under its folders (two
     levels), from the current directory, or absolute."""
-    found = set()
+    found: set[Path] = set()
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
             continue

@@ -67,6 +67,7 @@ def write_matrix(path: Path, votes: np.ndarray, index: np.ndarray | list[str], m
 
 
 def _write_npz(tmp: Path, votes: np.ndarray, index: np.ndarray | list[str], envelope: str) -> None:
+    index_arrays: dict[str, Any]
     if isinstance(index, list):
         index_arrays = {"index_json": np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)}
     else:

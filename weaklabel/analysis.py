@@ -248,6 +248,6 @@ def disagreements(
         result = pd.concat([_rows_of(data, L.index)[wanted], result], axis=1)
     if L.class_names:
         names = dict(enumerate(L.class_names))
-        at = int(result.columns.get_loc("gold"))  # type: ignore[arg-type]
+        at = int(result.columns.get_loc("gold"))
         result.insert(at + 1, "gold_name", result["gold"].map(names))
     return result[wrong]

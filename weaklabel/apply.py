@@ -275,7 +275,7 @@ def _call_row_lf(
     lf: BaseLabelingFunction, rows: list[Row], index: pd.Index, on_error: OnError
 ) -> tuple[list[Any], int]:
     """Run one row-wise LF; returns (votes, error_count)."""
-    call = lf.row_function() if isinstance(lf, LabelingFunction) else lf.__call__  # type: ignore[attr-defined,operator]
+    call = lf.row_function() if isinstance(lf, LabelingFunction) else lf.__call__  # type: ignore[operator]
     out: list[Any] = []
     append = out.append
     errors = 0

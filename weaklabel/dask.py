@@ -173,7 +173,7 @@ def apply_lfs(
             "weaklabel.dask.apply_lfs needs cardinality= (or class_names=): each partition is "
             "labeled on its own, so the number of classes cannot be inferred from the votes"
         )
-    k = len(class_names) if cardinality is None else cardinality
+    k = cardinality if cardinality is not None else len(class_names or ())
     sources = _check_sources(lfs)
     # argument and column errors here, not from inside a worker
     _apply_lfs_in_memory(sources, ddf._meta, cardinality=k, class_names=class_names, progress=False)

@@ -357,10 +357,8 @@ _CHECKED_UNICODE = frozenset({"14.0.0"})
 
 
 def _re_parser() -> Any:
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-    except ImportError:  # Python 3.10
-        import sre_parse as _parser  # type: ignore[no-redef]
+    from re import _parser  # type: ignore[attr-defined]  # private, stable since Python 3.11
+
     return _parser
 
 

@@ -191,7 +191,7 @@ class LabelMatrix:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self._votes.shape  # type: ignore[return-value]
+        return self._votes.shape
 
     @property
     def n_rows(self) -> int:

@@ -142,12 +142,12 @@ def split_coverage(splits: Sequence[SplitVotes], class_names: Sequence[str]) -> 
             )
         distance = 0.5 * float(np.abs(predicted_shares[name] - predicted_shares[base]).sum())
         if distance >= BALANCE_SHIFT:
-            shares = ", ".join(
+            moves = ", ".join(
                 f"{c} {a:.2f}→{b:.2f}"
                 for c, a, b in zip(class_names, predicted_shares[base], predicted_shares[name], strict=True)
             )
             warnings.append(
-                f"class balance shifts between splits: predicted shares {base}→{name}: {shares} "
+                f"class balance shifts between splits: predicted shares {base}→{name}: {moves} "
                 f"(total variation {distance:.2f})"
             )
     return table, warnings

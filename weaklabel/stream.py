@@ -235,7 +235,8 @@ def _read_batches(
             offset += file.rows
             continue
         skip = max(0, start_row - offset)
-        groups, group_start = [], 0
+        groups: list[int] = []
+        group_start = 0
         for group, rows in enumerate(file.row_groups):
             if group_start + rows <= skip and not groups:
                 group_start += rows
@@ -474,7 +475,7 @@ def apply_lfs_to_shards(
     files = _inspect_sources(source)
     read = _read_columns(files, columns, id_column)
     n_rows = sum(file.rows for file in files)
-    run = {
+    run: dict[str, Any] = {
         "format": _FORMAT,
         "version": _FORMAT_VERSION,
         "lf_names": [lf.name for lf in sources],

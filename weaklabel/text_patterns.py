@@ -73,7 +73,8 @@ def word_count_pattern(*, at_most: int | None = None, at_least: int | None = Non
             f"at_most_{at_most}_words", f"has at most {at_most} words",
             rf"^\s*\S+(?:\s+\S+){{0,{at_most - 1}}}\s*$", 0,
         )
-    if at_least < 2:  # type: ignore[operator]
+    assert at_least is not None  # exactly one of the two is given
+    if at_least < 2:
         raise ValueError(f"at_least must be >= 2, got {at_least}")
     return TextPattern(
         f"at_least_{at_least}_words", f"has at least {at_least} words",

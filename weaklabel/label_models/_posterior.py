@@ -7,6 +7,8 @@ numbers per group (not per source) and a few MB of temporaries — no one-hot ma
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 
 from weaklabel.label_models.base import iter_row_chunks
@@ -82,6 +84,20 @@ def vote_counts(
 ) -> np.ndarray:
     """counts[i, c] = (weighted) number of sources voting class ``c`` on row ``i``."""
     return _lookup_sum(votes, _count_table(votes.shape[1], cardinality, weights))
+
+
+@overload
+def log_joint(
+    votes: np.ndarray, log_cond: np.ndarray, log_prior: np.ndarray, weights: np.ndarray | None = None,
+    *, with_counts: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def log_joint(
+    votes: np.ndarray, log_cond: np.ndarray, log_prior: np.ndarray, weights: np.ndarray | None = None,
+    *, with_counts: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def log_joint(

@@ -60,8 +60,9 @@ def _row_keys(rows: np.ndarray, cardinality: int) -> tuple[np.ndarray, bool]:
     m = rows.shape[1]
     base = cardinality + 1
     exact = m * np.log2(base) < 63
+    weights: np.ndarray
     if exact:
-        weights = base ** np.arange(m, dtype=np.uint64)
+        weights = np.full(m, base, dtype=np.uint64) ** np.arange(m, dtype=np.uint64)
     else:
         weights = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=m, dtype=np.uint64) | 1
     with np.errstate(over="ignore"):
@@ -244,6 +245,7 @@ class VoteStatistics:
 
     def _add_patterns(self, rows: np.ndarray, counts: np.ndarray) -> None:
         """Union with the kept patterns (sorted, so the order of arrival does not matter)."""
+        assert self._patterns is not None and self.max_patterns  # called only while patterns are kept
         old_rows, old_counts = self._patterns
         if len(old_rows):
             rows, counts = unique_rows(

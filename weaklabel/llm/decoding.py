@@ -90,7 +90,7 @@ class JsonDecoder(Decoder):
 
     def __init__(self, labels: Mapping[str, int], settings: LLMSettings) -> None:
         super().__init__(labels, settings)
-        choices = Literal[tuple(self.words)]  # type: ignore[valid-type]
+        choices: Any = Literal[tuple(self.words)]  # a Literal built at run time
         self.schema_model: type[BaseModel] = pydantic.create_model("LabelAnswer", label=(choices, ...))
 
     def request_params(self) -> dict[str, Any]:

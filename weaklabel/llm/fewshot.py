@@ -144,7 +144,7 @@ class SimilarExamples:
             self._pool_vectors = embed_texts(self.pool_texts, cache=self.cache)
         texts = self._texts(data)
         queries = embed_texts(texts, cache=self.cache)
-        pool_index = {}
+        pool_index: dict[str, list[int]] = {}
         for j, text in enumerate(self.pool_texts):
             pool_index.setdefault(text, []).append(j)
         exclude = np.zeros((len(texts), len(self.pool_texts)), dtype=bool)

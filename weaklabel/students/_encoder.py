@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import torch
+    from transformers import PreTrainedModel
 
 __all__ = [
     "DEFAULT_ENCODER_PACKAGE",
@@ -114,7 +114,7 @@ def load_tokenizer(path: Path) -> Any:
     return tokenizer
 
 
-def load_encoder(path: Path) -> torch.nn.Module:
+def load_encoder(path: Path) -> PreTrainedModel:
     """The bare encoder (no task head) at ``path``, from local files only."""
     from transformers import AutoModel
 

@@ -353,8 +353,9 @@ class BaseStudent(EstimatorMixin):
             raise ValueError("dev_y has no label (all -1)")
         return _take(texts, has_target), targets[has_target]
 
-    def _dev_scores(self, dev_targets: np.ndarray, dev_probs: np.ndarray) -> dict[str, float]:
+    def _dev_scores(self, dev_targets: np.ndarray | None, dev_probs: np.ndarray) -> dict[str, float]:
         """Cross-entropy and accuracy on the dev split (accuracy against its argmax)."""
+        assert dev_targets is not None  # dev texts always come with their targets
         accuracy = float(np.mean(dev_probs.argmax(axis=1) == dev_targets.argmax(axis=1)))
         return {"dev_loss": soft_cross_entropy(dev_probs, dev_targets), "dev_accuracy": accuracy}
 

@@ -102,8 +102,11 @@ class TfidfStudent(BaseStudent):
     def _make_vectorizers(self, vocabularies: list[list[str]] | None = None) -> list[TfidfVectorizer]:
         from sklearn.feature_extraction.text import TfidfVectorizer  # imported when used: ~1 s
 
-        blocks = [("word", self.word_ngram_range), ("char_wb", self.char_ngram_range)]
-        blocks = [(analyzer, ngrams) for analyzer, ngrams in blocks if ngrams is not None]
+        blocks: list[tuple[str, tuple[int, int]]] = [
+            (analyzer, ngrams)
+            for analyzer, ngrams in (("word", self.word_ngram_range), ("char_wb", self.char_ngram_range))
+            if ngrams is not None
+        ]
         if not blocks:
             raise ValueError("word_ngram_range and char_ngram_range are both None: no features")
         return [

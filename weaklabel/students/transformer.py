@@ -184,7 +184,7 @@ class TransformerStudent(BaseStudent):
         with self._threads(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(rng.integers(2**31)))
             self.tokenizer_ = load_tokenizer(path)
-            encoder = load_encoder(path)
+            encoder: Any = load_encoder(path)  # its peft/device wrappers are untyped
             self.head_ = torch.nn.Linear(encoder.config.hidden_size, self.n_classes_)
             if self.adaptation == "lora":
                 encoder = self._add_lora(encoder)
@@ -326,7 +326,8 @@ class TransformerStudent(BaseStudent):
 
     def _optimizer(self) -> Any:
         torch = import_torch()
-        decay, no_decay = [], []
+        decay: list[Any] = []
+        no_decay: list[Any] = []
         for name, param in self._named_trainable():
             (no_decay if name.endswith("bias") or "norm" in name.lower() else decay).append(param)
         groups = [
@@ -431,7 +432,7 @@ class TransformerStudent(BaseStudent):
         student.device_ = student.device or ("cuda" if torch.cuda.is_available() else "cpu")
         student.tokenizer_ = load_tokenizer(path / "tokenizer")
         if student.adaptation == "full":
-            encoder = load_encoder(path / "encoder")
+            encoder: Any = load_encoder(path / "encoder")
         else:
             encoder = load_encoder(resolve_encoder(student.encoder))
             if student.adaptation == "lora":

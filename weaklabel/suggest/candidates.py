@@ -89,7 +89,9 @@ class Suggestion:
     def to_lf(self, column: str = "text") -> RegexLabelingFunction:
         """The labeling function this suggestion stands for (the same one the module defines)."""
         if self.kind == "keyword":
+            assert self.keywords  # checked in __post_init__
             return keyword_lf(self.name, self.keywords, self.label, column, whole_word=self.whole_word)
+        assert self.pattern  # checked in __post_init__
         return regex_lf(self.name, self.pattern, self.label, column, flags=re.IGNORECASE if self.ignore_case else 0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,9 +218,13 @@ def _pools(texts: list[str], families: Sequence[str], min_support: int) -> list[
             patterns.append(("length", word_count_pattern(at_most=max(int(np.quantile(lengths, q)), 1))))
         for q in (0.75, 0.9):
             patterns.append(("length", word_count_pattern(at_least=max(int(np.quantile(lengths, q)), 2))))
-    seen = set()
+    seen: set[str] = set()
     for family in ("pattern", "length"):
-        chosen = [p for f, p in patterns if f == family and not (p.key in seen or seen.add(p.key))]
+        chosen = []
+        for f, p in patterns:
+            if f == family and p.key not in seen:
+                seen.add(p.key)
+                chosen.append(p)
         if chosen:
             X = sp.csc_matrix(np.column_stack([p.matches(texts) for p in chosen]).astype(np.int8))
             pools.append(_Pool(family, X, [_regex(p, family) for p in chosen]))

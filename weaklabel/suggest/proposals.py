@@ -146,7 +146,7 @@ def request_proposals(
     client_settings = LLMSettings.build("lf_proposals", model=settings.model, base_url=settings.base_url,
                                         api_key_env=settings.api_key_env, max_concurrency=2, timeout=settings.timeout)
     client = ChatClient(client_settings, labeler="lf_proposals")
-    bodies = [{"messages": m, "temperature": settings.temperature, "max_tokens": settings.max_tokens}
+    bodies: list[dict[str, Any]] = [{"messages": m, "temperature": settings.temperature, "max_tokens": settings.max_tokens}
               for m in messages_list[: settings.max_requests]]
     keys = [cache_key(kind="lf_proposals", endpoint=client.endpoint, model=settings.model, **b) for b in bodies]
     found = cache.get_many(keys)

@@ -111,7 +111,7 @@ class SuggestionResult:
         """One row per kept LF: what it matches, its class, and what was measured."""
         rows = []
         for s in self.suggestions:
-            match = ", ".join(s.keywords) if s.kind == "keyword" else s.pattern
+            match = ", ".join(s.keywords or []) if s.kind == "keyword" else s.pattern
             rows.append({"name": s.name, "votes": s.label_name or s.label, "family": s.family,
                          "matches": match, **s.stats})
         return pd.DataFrame(rows)
