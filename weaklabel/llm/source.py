@@ -52,6 +52,12 @@ class PromptSource:
         the open cache — and make their own on first use."""
         return {**self.__dict__, "_fetcher_": None}
 
+    def __getattr__(self, name: str) -> Any:
+        # ``labeler.model``, ``labeler.max_rows``...: the settings, read as they used to be
+        if name != "settings" and name in LLMSettings.model_fields and "settings" in self.__dict__:
+            return getattr(self.settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __repr__(self) -> str:
         s = self.settings
         where = s.base_url or ("local" if s.backend == "local" else "OpenAI")
