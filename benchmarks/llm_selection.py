@@ -12,8 +12,8 @@ the rules differ only in how they read it.
 **Few-shot examples** (``fewshot``, 150 test rows per dataset): k = 4 examples per prompt from the same labeled pool
 (half of the valid split), chosen once at random, class by class (``"random"``), per row
 as the nearest pool rows by MiniLM similarity (``"nearest"``), or per row by max-marginal
-relevance (``"mmr"``); zero-shot beside them. Every variant is calibrated on the other
-half of the valid split, so the comparison is on the same budget of labeled rows.
+relevance (``"mmr"``); zero-shot beside them. Every variant is calibrated on 60 rows of the
+other half of the valid split, so the comparison is on the same budget of labeled rows.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def fewshot_rows(name: str, cache: Path, k: int = 4, n_test: int = 150) -> list[
     rows = []
     for variant, options in variants.items():
         labeler = LLMLabeler(f"{name}-{variant}", task["prompt"], task["labels"], backend="local", cache_path=cache,
-                             examples=(pool, y_pool) if options else None, **options)
+                             examples=(pool, y_pool) if options else None, calibration_rows=60, **options)
         labeler.calibrate(calib, y_calib, progress=False)
         start = time.perf_counter()
         votes = labeler.apply_batch(test, progress=False)
