@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from weaklabel import apply_lfs, keyword_lf
@@ -122,3 +123,19 @@ def test_local_server_serves_the_gguf_model(youtube, tmp_path):
                          max_concurrency=1, cache_path=tmp_path / "c.sqlite")
         votes = llm.apply_batch(data, progress=False)
     assert len(votes) == len(data) and llm.report_.errors == 0
+
+
+@pytest.mark.slow
+@needs_model
+def test_label_set_answers_from_the_local_model(model, tmp_path):
+    from weaklabel.llm import LLMLabelSetLabeler
+
+    reviews = pd.DataFrame({"text": ["The pasta was cold and the waiter was rude.", "Cheap and tasty!"]})
+    labeler = LLMLabelSetLabeler(
+        "aspects", "Which of these does the review talk about: food, service, price? Answer with a "
+        "comma-separated list.\n\nReview: {text}", ["food", "service", "price"], backend="local",
+        cache_path=tmp_path / "c.sqlite",
+    )
+    sets = labeler.apply_batch(reviews, progress=False)
+    assert len(sets) == 2 and all(s is None or set(s) <= {"food", "service", "price"} for s in sets)
+    assert labeler.report_.requests_sent == 2 and labeler.report_.unparsable == sum(s is None for s in sets)

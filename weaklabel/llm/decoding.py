@@ -51,14 +51,19 @@ class Decoder:
             params["seed"] = self.settings.seed
         return params
 
+    @property
+    def new_tokens(self) -> int:
+        """Tokens to generate in-process (free generation)."""
+        return self.settings.max_new_tokens
+
     def local_params(self) -> dict[str, Any]:
         """What identifies the local computation (part of the cache key)."""
-        return {"max_new_tokens": self.settings.max_new_tokens, "algorithm": "greedy"}
+        return {"max_new_tokens": self.new_tokens, "algorithm": "greedy"}
 
     def run_local(self, model: Any, prefix: list[int], suffixes: list[list[int]], on_batch: OnBatch) -> None:
         """Compute every row in-process, handing each finished batch to ``on_batch``."""
         model.generate(
-            prefix, suffixes, max_new_tokens=self.settings.max_new_tokens, on_batch=on_batch,
+            prefix, suffixes, max_new_tokens=self.new_tokens, on_batch=on_batch,
             batch_size=self.settings.batch_size, num_threads=self.settings.num_threads,
         )
 
@@ -193,6 +198,10 @@ class SetDecoder(Decoder):
             }
             params["response_format"] = {"type": "json_schema", "json_schema": {"name": "labels", "strict": True, "schema": schema}}
         return params
+
+    @property
+    def new_tokens(self) -> int:
+        return max(self.settings.max_new_tokens, 24)  # a list of labels, not one word
 
     def local_params(self) -> dict[str, Any]:
         return {**super().local_params(), "labels": self.words}
