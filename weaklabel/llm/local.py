@@ -14,7 +14,10 @@ turns the difference into a vote with a threshold calibrated on labeled dev rows
 Why it is fast enough on two cores: the instruction comes first and the row's text last,
 so the prompt's shared prefix is computed once, its key/value cache is reused, and rows
 run in length-sorted batches of 8 after it (about 4x faster than full prompts one by one,
-with the same scores to ~1e-5). Four fifths of the time is matrix products, so the dtype
+with the same scores to ~1e-5). On several cores, batches run side by side on threads with
+one torch thread each: the products of so small a model are too small for torch's own
+threads to share well (two of them barely beat one). Four fifths of the time is matrix
+products, so the dtype
 decides the speed: ``dtype="auto"`` computes in bfloat16 where the CPU multiplies it
 natively (AVX512-BF16 or AMX on x86, BF16 on Arm; measured here: the products twice as
 fast, the whole scoring 1.9x, the ranking of rows the same within noise), and in float32
@@ -32,6 +35,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -294,17 +298,67 @@ class LocalModel:
 
         seqs = [self.word_sequences(w) for w in words]
         out = np.full((len(suffixes), len(words)), np.nan)
-        with _torch_threads(num_threads), torch.inference_mode():
-            prefix_kv, _ = self._prefix_cache(prefix_ids) if prefix_ids else ([], None)
-            for positions in self._batches(suffixes, batch_size):
-                rows = [suffixes[i] for i in positions]
-                logits, cache, mask = self._rows_forward(prefix_kv, len(prefix_ids), rows)
-                first = torch.log_softmax(logits, dim=-1)
-                scores = np.stack([self._word_logprob(first, cache, mask, s) for s in seqs], axis=1)
-                out[positions] = scores
-                if on_batch is not None:
-                    on_batch(positions, scores)
+
+        def compute(prefix_kv: list[tuple[Any, Any]], rows: list[list[int]]) -> np.ndarray:
+            logits, cache, mask = self._rows_forward(prefix_kv, len(prefix_ids), rows)
+            first = torch.log_softmax(logits, dim=-1)
+            return np.stack([self._word_logprob(first, cache, mask, s) for s in seqs], axis=1)
+
+        for positions, scores in self._over_batches(prefix_ids, suffixes, batch_size, num_threads, compute, on_batch):
+            out[positions] = scores
         return out
+
+    def _over_batches(
+        self,
+        prefix_ids: list[int],
+        suffixes: Sequence[list[int]],
+        batch_size: int,
+        workers: int | None,
+        compute: Callable[[list[tuple[Any, Any]], list[list[int]]], Any],
+        on_batch: Callable[[np.ndarray, Any], None] | None,
+    ) -> list[tuple[np.ndarray, Any]]:
+        """``compute`` every length-sorted batch after the shared prefix, on ``workers``
+        threads (default: the idle cores) with one torch thread each.
+
+        Why threads over batches rather than torch's threads within each product: this
+        model's products are small, and two OpenMP threads barely beat one (and spin when
+        another process wants the core), while two batches at once use two cores fully.
+        Each row's result does not depend on how the batches are spread.
+        """
+        import torch
+
+        batches = iter(self._batches(suffixes, batch_size))
+        lock, stop = threading.Lock(), threading.Event()
+        done: list[tuple[np.ndarray, Any]] = []
+
+        def work() -> None:
+            with torch.inference_mode():
+                while not stop.is_set():
+                    with lock:
+                        positions = next(batches, None)
+                    if positions is None:
+                        return
+                    values = compute(prefix_kv, [suffixes[i] for i in positions])
+                    with lock:  # the callback stores into the cache: one batch at a time
+                        if on_batch is not None:
+                            on_batch(positions, values)
+                        done.append((positions, values))
+
+        with _torch_threads(1), torch.inference_mode():
+            prefix_kv = self._prefix_cache(prefix_ids)[0] if prefix_ids else []
+            count = max(1, min(workers or _default_threads(), -(-len(suffixes) // batch_size)))
+            if count == 1:
+                work()
+                return done
+            with ThreadPoolExecutor(count, thread_name_prefix="weaklabel-local") as pool:
+                futures = [pool.submit(work) for _ in range(count)]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    stop.set()  # the other workers stop after their current batch
+                    raise
+        return done
 
     def _word_logprob(self, first: Any, cache: Any, mask: Any, sequences: list[list[int]]) -> np.ndarray:
         """log of the summed probability of a word's token sequences, per row."""
@@ -338,19 +392,15 @@ class LocalModel:
         on_batch: Callable[[np.ndarray, list[str]], None] | None = None,
     ) -> list[str]:
         """Greedy answers (free generation), reusing the shared prefix like ``score_words``."""
-        import torch
-
         answers = [""] * len(suffixes)
-        with _torch_threads(num_threads), torch.inference_mode():
-            prefix_kv, _ = self._prefix_cache(prefix_ids) if prefix_ids else ([], None)
-            for positions in self._batches(suffixes, batch_size):
-                rows = [suffixes[i] for i in positions]
-                logits, cache, mask = self._rows_forward(prefix_kv, len(prefix_ids), rows)
-                texts = self._greedy(logits, cache, mask, max_new_tokens)
-                for pos, text in zip(positions, texts, strict=True):
-                    answers[pos] = text
-                if on_batch is not None:
-                    on_batch(positions, texts)
+
+        def compute(prefix_kv: list[tuple[Any, Any]], rows: list[list[int]]) -> list[str]:
+            logits, cache, mask = self._rows_forward(prefix_kv, len(prefix_ids), rows)
+            return self._greedy(logits, cache, mask, max_new_tokens)
+
+        for positions, texts in self._over_batches(prefix_ids, suffixes, batch_size, num_threads, compute, on_batch):
+            for pos, text in zip(positions, texts, strict=True):
+                answers[pos] = text
         return answers
 
     def _greedy(self, logits: Any, cache: Any, mask: Any, max_new_tokens: int) -> list[str]:

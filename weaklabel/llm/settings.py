@@ -66,7 +66,7 @@ class LLMSettings(BaseModel):
       ``./.weaklabel_cache``), ``use_cache``.
     - **local backend**: ``batch_size``, ``max_new_tokens`` (``"text"`` decoding),
       ``dtype`` (``"auto"``: bfloat16 on CPUs with native bf16 arithmetic, else float32),
-      ``num_threads``.
+      ``num_threads`` (cores to compute on, one batch each; default: the idle cores).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
