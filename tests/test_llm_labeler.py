@@ -105,8 +105,11 @@ def test_endpoint_without_logprobs_falls_back_to_text(youtube, tmp_path, caplog)
         llm = make(server, tmp_path)
         votes = llm.apply_batch(data, progress=False)
         kinds = [bool(r.body.get("logprobs")) for r in server.chat_requests]
+        calibrating = make(server, tmp_path, name="calibrated", calibration=(data, np.zeros(len(data), dtype=int)))
+        assert (calibrating.apply_batch(data, progress=False) == votes).all()  # no error: text votes
     assert kinds.count(True) == 1  # only the probe tried logprobs
     assert llm.decoding_ == "text" and "falling back to parsing text" in caplog.text
+    assert "nothing to calibrate, the endpoint answers in text only" in caplog.text and calibrating.rule_ is None
     assert (votes != ABSTAIN).all()
 
 

@@ -352,9 +352,12 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
         if self.decoding_ != "logprobs":
             raise ConfigError(f"LLM labeler {self.name!r}: scores need decoding='logprobs', not {self.decoding_!r}")
         records, _ = self._run(data, max_cost=self.settings.max_cost, progress=progress)
+        if self.decoding_ != "logprobs":  # the endpoint rejected logprobs: answers are parsed from text
+            logger.warning("LLM labeler %r: nothing to calibrate, the endpoint answers in text only", self.name)
+            return self
         scores = self._group_scores(records)
         usable = np.isfinite(scores).all(axis=1) & (y >= 0)
-        if self.decoding_ != "logprobs" or not usable.any():
+        if not usable.any():
             raise ConfigError(
                 f"LLM labeler {self.name!r}: the endpoint returned no log-probabilities of the answer "
                 "words for the dev rows; calibration needs an endpoint that returns logprobs "
