@@ -19,6 +19,7 @@ Run from the repository root (about 25 minutes on 2 busy cores with --threads 1)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -39,12 +40,17 @@ from sklearn.pipeline import make_pipeline
 from benchmarks._cache import cached_json
 from benchmarks._results import RESULTS_DIR, SHARED_DATA, write_results
 from benchmarks._sets import SETS, load_set, primary_score, text_sets
-from benchmarks.lodo import leave_one_dataset_out, overall_best
+from benchmarks.lodo import leave_one_dataset_out
 from weaklabel.data import load_wrench
 from weaklabel.label_models import LabelModel, MajorityVote
-from weaklabel.metrics import score_predictions
+from weaklabel.metrics import paired_bootstrap_z, score_predictions
 from weaklabel.students import TfidfStudent, TransformerStudent
-from weaklabel.students.labeled import with_labeled_rows
+from weaklabel.students.labeled import (
+    CV_MARGIN,
+    LABELED_SHARES,
+    choose_labeled_share,
+    with_labeled_rows,
+)
 
 __all__ = ["main", "majority_vote_probs"]
 
@@ -99,29 +105,36 @@ def _row(name: str, labels: str, student, test, elapsed: float) -> dict[str, obj
 
 # ------------------------------------------------------------------ leave-one-dataset-out parts
 SEEDS = (0, 1, 2)
+def _config_label(targets: str, weight: str | None, conf: float, C: float, silent: bool) -> str:
+    return f"{targets}, class_weight={weight}, min_confidence={conf:g}, C={C:g}" + (
+        ", silent rows" if silent else ""
+    )
+
+
+_SHIPPED = TfidfStudent().get_params()
+_DEFAULT_CONFIG = (  # TfidfStudent's defaults, listed first: ties keep them
+    "soft", _SHIPPED["class_weight"], _SHIPPED["min_confidence"], _SHIPPED["C"], not _SHIPPED["exclude_unlabeled"]
+)
 STUDENT_CONFIGS: dict[str, dict[str, Any]] = {
-    f"{targets}, class_weight={weight}, min_confidence={conf:g}" + ("" if C == 10 else f", C={C:g}"): {
-        "targets": targets,
-        "class_weight": weight,
-        "min_confidence": conf,
-        "C": C,
-    }
-    for targets, weight, conf, C in [
-        ("soft", None, 0.0, 10.0),  # TfidfStudent's defaults before the protocol: ties keep them
-        ("soft", "balanced", 0.0, 10.0),
-        ("soft", None, 0.9, 10.0),
-        ("soft", "balanced", 0.9, 10.0),
-        ("hard", None, 0.0, 10.0),
-        ("hard", "balanced", 0.0, 10.0),
-        ("soft", None, 0.0, 1.0),  # stronger L2: weak labels are noisy labels
-        ("soft", "balanced", 0.0, 1.0),
-        ("hard", None, 0.0, 1.0),
-        ("hard", "balanced", 0.0, 1.0),
+    _config_label(*c): {"targets": c[0], "class_weight": c[1], "min_confidence": c[2], "C": c[3], "silent": c[4]}
+    for c in [
+        _DEFAULT_CONFIG,
+        *[
+            (targets, weight, 0.0, C, False)
+            for C in (1.0, 0.5, 0.25, 0.1)  # stronger L2: weak labels are noisy labels
+            for targets in ("soft", "hard")
+            for weight in ("balanced", None)
+            if (targets, weight, 0.0, C, False) != _DEFAULT_CONFIG
+        ],
+        *[("soft", weight, 0.9, C, False) for C in (1.0, 0.25) for weight in ("balanced", None)],
+        # rows no source voted on, with the label model's P(class | no vote) as their target
+        *[("soft", weight, 0.0, C, True) for C in (1.0, 0.25) for weight in ("balanced", None)],
     ]
 }
 """How the default path turns label-model output into a TfidfStudent: the configurations
-the protocol chooses among."""
-LABELED_SIZES = (50, 100)
+the protocol chooses among (soft or hard targets, class weighting, min_confidence, the L2
+strength C, and whether the rows without a vote are trained on)."""
+LABELED_SIZES = (50, 100, 200)
 """Gold rows subsampled from valid (and all of valid). One share of the training weight for
 the gold rows, ``LABELED_SHARE`` (a half: gold and weak rows weigh the same in total), and
 no other: on a 2-core CPU shared with other jobs a grid of shares did not fit the budget."""
@@ -158,7 +171,10 @@ def _weak_labels(name: str, seed: int, dev: tuple[np.ndarray, np.ndarray] | None
 
 def _tfidf(config: dict[str, Any]) -> TfidfStudent:
     return TfidfStudent(
-        C=config["C"], class_weight=config["class_weight"], min_confidence=config["min_confidence"]
+        C=config["C"],
+        class_weight=config["class_weight"],
+        min_confidence=config["min_confidence"],
+        exclude_unlabeled=not config["silent"],
     )
 
 
@@ -167,8 +183,10 @@ def distilled_student(name: str, probs: np.ndarray, config: dict[str, Any]) -> f
     splits = load_set(name)
     train, test = splits["train"], splits["test"]
     covered = (train.L.votes != -1).any(axis=1)
-    targets = np.where(covered, probs.argmax(axis=1), -1) if config["targets"] == "hard" else probs
-    student = _tfidf(config).fit(train.texts, targets, labeled_mask=covered, n_classes=probs.shape[1])
+    kept = np.ones_like(covered) if config["silent"] else covered
+    targets = np.where(kept, probs.argmax(axis=1), -1) if config["targets"] == "hard" else probs
+    mask = None if config["silent"] else covered
+    student = _tfidf(config).fit(train.texts, targets, labeled_mask=mask, n_classes=probs.shape[1])
     return primary_score(student.predict(test.texts), test.y, SETS[name].metric)
 
 
@@ -194,25 +212,33 @@ def distillation(sets: list[str], version: str) -> dict[str, pd.DataFrame]:
         for label, config in STUDENT_CONFIGS.items()
     }
     left_out = leave_one_dataset_out(scores, {n: SETS[n].family for n in sets})
+    naive_mean = np.asarray([np.mean(naive[n]) for n in sets])
+    shipped = _config_label(*_DEFAULT_CONFIG)
     table = pd.DataFrame(index=pd.Index(sets, name="set"))
-    table["naive (MV hard, sklearn LR)"] = [float(np.mean(naive[n])) for n in sets]
+    table["naive (MV hard, sklearn LR)"] = naive_mean
     table["naive ±"] = [float(np.std(naive[n])) for n in sets]
     table["TfidfStudent on LabelModel (left out)"] = [r.mean for r in left_out]
     table["±"] = [r.spread for r in left_out]
     table["left out - naive"] = table.iloc[:, 2] - table.iloc[:, 0]
-    shipped = next(
-        label
-        for label, config in STUDENT_CONFIGS.items()
-        if config["targets"] == "soft" and all(TfidfStudent().get_params()[key] == config[key] for key in ("C", "class_weight", "min_confidence"))
-    )
-    table[f"shipped: TfidfStudent() = {shipped}"] = [float(np.mean(scores[shipped][n])) for n in sets]
-    table[f"best over all sets: {overall_best(scores)}"] = [float(np.mean(scores[overall_best(scores)][n])) for n in sets]
-    for label in STUDENT_CONFIGS:
-        table[label] = [float(np.mean(scores[label][n])) for n in sets]
     table["chosen on the others"] = [r.config for r in left_out]
+    table["shipped default"] = [float(np.mean(scores[shipped][n])) for n in sets]
+    table["shipped - naive"] = table["shipped default"] - naive_mean
     table.loc["mean"] = table.apply(pd.to_numeric, errors="coerce").mean()
     table.loc["mean", "chosen on the others"] = ""
-    return {"Distillation: TfidfStudent vs the naive path, left out (points)": table.round(1)}
+    every = pd.DataFrame(
+        [
+            {
+                "configuration": label,
+                "mean": np.mean(means := np.asarray([np.mean(scores[label][n]) for n in sets])),
+                "mean - naive": np.mean(means - naive_mean),
+                "worst set - naive": np.min(means - naive_mean),
+                "sets below naive - 1": int(np.sum(means < naive_mean - 1)),
+                **{n: m for n, m in zip(sets, means, strict=True)},
+            }
+            for label in STUDENT_CONFIGS
+        ]
+    ).set_index("configuration")
+    return {TITLES["distill"]: table.round(1), TITLES["distill every"]: every.round(1)}
 
 
 def _score(student: TfidfStudent, name: str) -> float:
@@ -220,22 +246,67 @@ def _score(student: TfidfStudent, name: str) -> float:
     return primary_score(student.predict(test.texts), test.y, SETS[name].metric)
 
 
-def labeled_rows_scores(name: str, size: int | None, seed: int) -> dict[str, float]:
-    """Item 7 on one set, N and seed: the default TfidfStudent on the N gold rows alone, and
-    the default path with them (LabelModel with y_dev, the student with the gold rows)."""
+WITH_GOLD, WITHOUT_GOLD = "label model with the gold rows", "label model without them"
+CANDIDATE_SHARES = (*LABELED_SHARES, 0.8)
+"""The shares scored: the default rule's, and a gold-heavy mix the protocol may add."""
+
+
+def _gold_draw(name: str, size: int | None, seed: int) -> np.ndarray:
+    """Positions in valid of the N gold rows (all of valid for None)."""
+    valid = load_set(name)["valid"]
+    rng = np.random.default_rng(2000 + seed)
+    return np.arange(len(valid.y)) if size is None else np.sort(rng.choice(len(valid.y), size, replace=False))
+
+
+def _candidate_key(source: str | None, share: float) -> str:
+    return "gold rows alone" if source is None else f"{source}, share {share:g}"
+
+
+def labeled_rows_scores(name: str, size: int | None, seed: int) -> dict[str, Any]:
+    """Item 7 on one set, N and seed: the cross-validated score on the N gold rows of every
+    candidate the default rule compares (weaklabel.students.labeled.choose_labeled_share:
+    the label model with or without the gold rows as y_dev, x share 0.5 / 0 of gold, and the
+    gold rows alone), each candidate's test score when trained with all N rows, and the
+    default's choice."""
     splits = load_set(name)
     train, valid = splits["train"], splits["valid"]
-    rng = np.random.default_rng(2000 + seed)
-    rows = np.arange(len(valid.y)) if size is None else np.sort(rng.choice(len(valid.y), size, replace=False))
-    gold_texts, gold_y = [valid.texts[i] for i in rows], valid.y[rows]
+    rows = _gold_draw(name, size, seed)
+    gold_texts, gold_y, gold_L = [valid.texts[i] for i in rows], valid.y[rows], valid.L.votes[rows]
     k = train.L.cardinality
-    out = {"gold rows alone": _score(TfidfStudent().fit(gold_texts, gold_y, n_classes=k), name)}
     covered = (train.L.votes != -1).any(axis=1)
-    with_dev = _weak_labels(name, seed, (valid.L.votes[rows], gold_y))
-    both = with_labeled_rows(train.texts, with_dev, gold_texts, gold_y, labeled_mask=covered)
-    student = TfidfStudent().fit(both.texts, both.probs, both.sample_weight, labeled_mask=both.labeled_mask)
-    out["weak + gold"] = _score(student, name)
-    return out
+
+    def with_gold(known: np.ndarray) -> np.ndarray:
+        model = LabelModel(cardinality=k, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(train.L.votes, y_dev=np.where(known, gold_y, -1), L_dev=gold_L)
+        return model.predict_proba(train.L.votes)
+
+    sources = {WITH_GOLD: with_gold, WITHOUT_GOLD: _weak_labels(name, seed)}
+    choice = choose_labeled_share(
+        train.texts, sources, gold_texts, gold_y, labeled_mask=covered, shares=CANDIDATE_SHARES, random_state=seed
+    )
+    final = {WITH_GOLD: with_gold(np.ones(len(gold_y), dtype=bool)), WITHOUT_GOLD: sources[WITHOUT_GOLD]}
+    test: dict[str, float] = {}
+    trained: dict[tuple[str, float], float] = {}  # equal labels are trained on once
+    for source, share in choice.scores:
+        probs = final[source or WITH_GOLD]
+        key = (hashlib.sha256(probs.tobytes()).hexdigest() if source else "", share)
+        if key not in trained:
+            both = with_labeled_rows(train.texts, probs, gold_texts, gold_y, labeled_mask=covered, share=share)
+            student = TfidfStudent().fit(
+                both.texts, both.probs, both.sample_weight, labeled_mask=both.labeled_mask, n_classes=k
+            )
+            trained[key] = _score(student, name)
+        test[_candidate_key(source, share)] = trained[key]
+    known = gold_y >= 0
+    return {
+        "cv": {_candidate_key(*c): v for c, v in choice.scores.items()},
+        "oof": {_candidate_key(*c): p[known].tolist() for c, p in choice.predictions.items()},
+        "gold": gold_y[known].tolist(),
+        "test": test,
+        "chosen": _candidate_key(choice.source, choice.share),
+    }
 
 
 def weak_only(name: str) -> float:
@@ -245,41 +316,180 @@ def weak_only(name: str) -> float:
     return _score(student, name)
 
 
+LABELED_RULES: dict[str, dict[str, Any]] = {
+    f"shares {'/'.join(f'{x:g}' for x in shares)}, margin {margin:g}": {"shares": shares, "margin": margin}
+    for shares, margin in [
+        (LABELED_SHARES, CV_MARGIN),  # the library's rule first: ties keep it
+        (LABELED_SHARES, 0.0),
+        (LABELED_SHARES, 2.0),
+        (CANDIDATE_SHARES, CV_MARGIN),
+        (CANDIDATE_SHARES, 0.0),
+        (CANDIDATE_SHARES, 2.0),
+    ]
+}
+"""Variants of the cross-validation rule the protocol chooses among: the candidate shares
+and the bootstrap margin needed to leave the first candidate. Replayed from the stored
+out-of-fold predictions, so no variant retrains anything."""
+
+
+def _replay(run: dict[str, Any], rule: dict[str, Any], k: int, seed: int) -> str:
+    """The candidate ``rule`` chooses from one draw's cross-validation results."""
+    candidates = [
+        key for key in run["cv"] if key == "gold rows alone" or float(key.rsplit(" ", 1)[1]) in rule["shares"]
+    ]
+    order = sorted(candidates, key=lambda key: _share_order(key, rule["shares"]))
+    best = max(order, key=lambda key: run["cv"][key])  # first of the best
+    if best == order[0] or rule["margin"] <= 0:
+        return best
+    gold = np.asarray(run["gold"])
+    z = paired_bootstrap_z(
+        gold, np.asarray(run["oof"][best]), np.asarray(run["oof"][order[0]]), "f1", cardinality=k, random_state=seed
+    )
+    return best if z >= rule["margin"] else order[0]
+
+
+def _share_order(key: str, shares: tuple[float, ...]) -> tuple[int, int]:
+    """Candidates in the rule's order: by share, the label model with gold rows first."""
+    if key == "gold rows alone":
+        return shares.index(1.0), 0
+    source, share = key.rsplit(", share ", 1)
+    return shares.index(float(share)), int(source != WITH_GOLD)
+
+
 def labeled_rows(sets: list[str], version: str) -> dict[str, pd.DataFrame]:
-    """Item 7: weak labels + N gold rows against each alone, with the shipped defaults (all of
-    valid is one draw: its seeds would repeat it)."""
-    rows = []
+    """Item 7: the default (weak labels + N gold rows, as chosen on the gold rows by
+    cross-validation) against each input alone (all of valid is one draw); the rule's
+    variants chosen on the other sets by the worst margin over the better input."""
+    runs: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    weak: dict[str, float] = {}
     for n in sets:
-        weak = cached_json(f"st-weak-{version}-{n}", lambda n=n: weak_only(n))
-        sizes = [z for z in LABELED_SIZES if z < len(load_set(n)["valid"].y)] + [None]
-        for z in sizes:
-            seeds = SEEDS if z is not None else SEEDS[:1]
-            runs = [
-                cached_json(f"st-labeled-{version}-{n}-{z}-{s}", lambda n=n, z=z, s=s: labeled_rows_scores(n, z, s))
-                for s in seeds
+        weak[n] = cached_json(f"st-weak-{version}-{n}", lambda n=n: weak_only(n))
+        for z in [z for z in LABELED_SIZES if z < len(load_set(n)["valid"].y)] + [None]:
+            runs[n, z] = [
+                cached_json(f"st-labeled2-{version}-{n}-{z}-{s}", lambda n=n, z=z, s=s: labeled_rows_scores(n, z, s))
+                for s in (SEEDS if z is not None else SEEDS[:1])
             ]
-            gold = np.asarray([r["gold rows alone"] for r in runs])
-            both = np.asarray([r["weak + gold"] for r in runs])
-            rows.append(
-                {
-                    "set": n,
-                    "N": "valid" if z is None else z,
-                    "gold rows alone": gold.mean(),
-                    "weak labels alone": weak,
-                    "weak + gold (default)": both.mean(),
-                    "±": both.std(),
-                    "worst seed - best input": float(np.min(both - np.maximum(gold, weak))),
-                }
-            )
         print(f"  {n}: done", flush=True)
+    k = {n: load_set(n)["train"].L.cardinality for n in sets}
+
+    def margins(rule: str, n: str) -> list[float]:
+        """Per seed: the worst over N of (the rule's choice - the better input), test points."""
+        out = []
+        for seed in SEEDS:
+            cells = []
+            for (name, _), draws in runs.items():
+                if name != n:
+                    continue
+                run = draws[min(seed, len(draws) - 1)]
+                chosen = run["test"][_replay(run, LABELED_RULES[rule], k[n], seed)]
+                cells.append(chosen - max(run["test"]["gold rows alone"], weak[n]))
+            out.append(min(cells))
+        return out
+
+    scores = {rule: {n: margins(rule, n) for n in sets} for rule in LABELED_RULES}
+    chosen = {r.set_name: r.config for r in leave_one_dataset_out(scores, {n: SETS[n].family for n in sets})}
+    rows, choices = [], []
+    for (n, z), draws in runs.items():
+        seeds = SEEDS[: len(draws)]
+        picks = [_replay(run, LABELED_RULES[chosen[n]], k[n], s) for run, s in zip(draws, seeds, strict=True)]
+        default = np.asarray([run["test"][p] for run, p in zip(draws, picks, strict=True)])
+        gold = np.asarray([run["test"]["gold rows alone"] for run in draws])
+        rows.append(
+            {
+                "set": n,
+                "N": "valid" if z is None else z,
+                "gold rows alone": gold.mean(),
+                "weak labels alone": weak[n],
+                "default (left out)": default.mean(),
+                "±": default.std(),
+                "default - gold alone": float(np.mean(default - gold)),
+                "default - weak alone": float(np.mean(default - weak[n])),
+                "worst draw - best input": float(np.min(default - np.maximum(gold, weak[n]))),
+                "fixed half share (before)": np.mean([run["test"][f"{WITH_GOLD}, share 0.5"] for run in draws]),
+                "best candidate in hindsight": np.mean([max(run["test"].values()) for run in draws]),
+                "rule chosen on the others": chosen[n],
+            }
+        )
+        choices += [{"chosen": p} for p in picks]
     table = pd.DataFrame(rows).set_index(["set", "N"])
-    return {TITLES["labeled"]: table.round(1)}
+    every = pd.DataFrame(
+        [
+            {
+                "rule": rule,
+                "mean of per-set worst margin over the better input": np.mean([np.mean(v) for v in by_set.values()]),
+                "sets with a draw below the better input": int(sum(min(v) < 0 for v in by_set.values())),
+                **{n: float(np.mean(v)) for n, v in by_set.items()},
+            }
+            for rule, by_set in scores.items()
+        ]
+    ).set_index("rule")
+    picked = pd.DataFrame(choices).groupby("chosen").size().rename("draws").to_frame()
+    return {
+        TITLES["labeled"]: table.round(1),
+        TITLES["labeled rules"]: every.round(1),
+        TITLES["labeled choices"]: picked,
+    }
 
 
-PARTS = ("distill", "labeled", "minilm")
+MINILM_CONFIGS: dict[str, dict[str, Any]] = {
+    "TransformerStudent(adaptation='head') defaults": {},
+    "+ class_weight=balanced": {"class_weight": "balanced"},
+}
+"""The MiniLM student on the default path's labels: its defaults, and with the class
+weighting the TF-IDF protocol ships."""
+
+
+def minilm_student(name: str, probs: np.ndarray | None, options: dict[str, Any]) -> float:
+    """A frozen-MiniLM head (TransformerStudent(adaptation="head"), max_length 64, seed 0)
+    on the covered train rows: the label model's probabilities, or (``probs`` None) the
+    naive path's majority vote with random ties as hard labels."""
+    train = load_set(name)["train"]
+    covered = (train.L.votes != -1).any(axis=1)
+    k = train.L.cardinality
+    if probs is None:
+        votes = train.L.votes
+        hard = MajorityVote(cardinality=k, random_state=0).fit(votes).predict(votes)
+        targets: np.ndarray = np.where(covered, hard, -1)
+    else:
+        targets = probs
+    student = TransformerStudent(adaptation="head", random_state=0, progress=False, **options)
+    student.fit(train.texts, targets, labeled_mask=covered, n_classes=k)
+    return _score(student, name)
+
+
+def minilm_distill(sets: list[str]) -> dict[str, pd.DataFrame]:
+    """Item 6's MiniLM half: a frozen-MiniLM head on the label model's labels against the
+    same head on the naive path's majority-vote labels (one seed: CPU time)."""
+    rows = []
+    for name in sets:
+        weak = _weak_labels(name, 0)
+        row: dict[str, Any] = {
+            "set": name,
+            "MiniLM head on MV hard labels (naive)": cached_json(
+                f"st-minilm-naive-{name}", lambda n=name: minilm_student(n, None, {})
+            ),
+        }
+        for label, options in MINILM_CONFIGS.items():
+            row[f"on LabelModel: {label}"] = cached_json(
+                f"st-minilm-{name}-{label}", lambda n=name, o=options, w=weak: minilm_student(n, w, o), arrays=(weak,)
+            )
+        rows.append(row)
+        print(f"  {name}: done", flush=True)
+    table = pd.DataFrame(rows).set_index("set")
+    for label in MINILM_CONFIGS:
+        table[f"{label} - naive"] = table[f"on LabelModel: {label}"] - table.iloc[:, 0]
+    table.loc["mean"] = table.mean()
+    return {TITLES["minilm-distill"]: table.round(1)}
+
+
+PARTS = ("distill", "labeled", "minilm-distill", "minilm")
 TITLES = {
     "distill": "Distillation: TfidfStudent vs the naive path, left out (points)",
-    "labeled": "Labeled rows: weak + N gold rows vs each alone (points)",
+    "distill every": "Distillation: every student setting on every set (points)",
+    "labeled": "Labeled rows: the default with N gold rows vs each input alone (points)",
+    "labeled rules": "Labeled rows: every variant of the rule (worst margin over the better input, points)",
+    "labeled choices": "Labeled rows: what the cross-validation chose (draws)",
+    "minilm-distill": "Distillation: a frozen-MiniLM head on LabelModel vs on the naive path's labels (points)",
     "minilm": "YouTube test: students on majority-vote and gold labels",
 }
 
@@ -297,9 +507,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     tables: dict[str, pd.DataFrame] = {}
     if "distill" in args.parts:
-        tables |= distillation(args.sets, _code_version("students"))
+        tables |= distillation(args.sets, _code_version("students/base.py", "students/tfidf.py", "students/_softmax.py"))
     if "labeled" in args.parts:
         tables |= labeled_rows(args.sets, _code_version("label_models", "students"))
+    if "minilm-distill" in args.parts:
+        tables |= minilm_distill(args.sets)
     if "minilm" in args.parts:
         tables[TITLES["minilm"]] = minilm_youtube(args)
     if args.quick or args.sets != text_sets():
@@ -320,15 +532,16 @@ def _previous_tables() -> dict[str, pd.DataFrame]:
     return {t: pd.read_json(io.StringIO(json.dumps(v)), orient="table") for t, v in stored.items()}
 
 
-def _code_version(*folders: str) -> str:
-    """A digest of the code in ``weaklabel/<folder>``: older cached scores are not reused."""
-    import hashlib
-
+def _code_version(*patterns: str) -> str:
+    """A digest of the code in ``weaklabel/<pattern>`` (a folder, or files by glob): older
+    cached scores are not reused."""
     import weaklabel
 
     digest = hashlib.sha256()
-    for folder in folders:
-        for file in sorted((Path(weaklabel.__file__).parent / folder).glob("*.py")):
+    root = Path(weaklabel.__file__).parent
+    for pattern in patterns:
+        files = sorted((root / pattern).glob("*.py")) if (root / pattern).is_dir() else sorted(root.glob(pattern))
+        for file in files:
             digest.update(file.read_bytes())
     return digest.hexdigest()[:10]
 

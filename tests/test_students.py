@@ -295,8 +295,12 @@ def test_gold_rows_carry_their_share_of_the_weight():
     assert quarter.sample_weight[-1] == pytest.approx(10.0)  # 10 / (30 + 10) = 0.25
     many = with_labeled_rows(["a"], np.array([[0.3, 0.7]]), ["g"] * 10, [0] * 10)
     assert (many.sample_weight == 1).all()  # a gold row never weighs less than a weak one
-    with pytest.raises(ValueError, match=r"share must be in \(0, 1\)"):
-        with_labeled_rows(["a"], probs[:1], ["g"], [0], share=1.0)
+    weak = with_labeled_rows(["a", "b"], probs[:2], ["g"], [1], share=0.0)
+    assert weak.texts == ["a", "b"] and weak.sample_weight.tolist() == [1, 1]
+    gold = with_labeled_rows(["a", "b"], probs[:2], ["g1", "g2"], [1, -1], share=1.0)
+    assert gold.texts == ["g1"] and gold.probs.tolist() == [[0.0, 1.0]]
+    with pytest.raises(ValueError, match=r"share must be in \[0, 1\]"):
+        with_labeled_rows(["a"], probs[:1], ["g"], [0], share=1.5)
     with pytest.raises(ValueError, match="labeled_y has no known label"):
         with_labeled_rows(["a"], probs[:1], ["g"], [-1])
     with pytest.raises(ValueError, match=r"labeled_y\[0\] is 2, outside the 2 classes"):
@@ -305,11 +309,41 @@ def test_gold_rows_carry_their_share_of_the_weight():
         with_labeled_rows(["a"], probs[:1], ["g"], [0, 1])
 
 
+def test_cross_validation_on_the_gold_rows_picks_the_rows_that_predict_them():
+    from weaklabel.students.labeled import choose_labeled_share, fit_with_labeled_rows
+
+    texts, y = toy_texts(300, seed=1)
+    gold_texts, gold_y = toy_texts(40, seed=2)
+    gold_y = gold_y.copy()
+    gold_y[:3] = -1  # unknown gold labels are never shown to a label model nor scored
+    right, inverted = np.eye(2)[y] * 0.8 + 0.1, np.eye(2)[1 - y] * 0.8 + 0.1
+    seen: list[np.ndarray] = []
+
+    def refitted(rows: np.ndarray) -> np.ndarray:  # a label model learning from these gold rows
+        seen.append(rows.copy())
+        return inverted
+
+    choice = choose_labeled_share(texts, {"inverted": refitted, "right": right}, gold_texts, gold_y)
+    assert choice.n_folds == 5 and len(choice.scores) == 5
+    assert choice.source == "right" and choice.scores[choice.source, choice.share] == max(choice.scores.values())
+    assert choice.scores["inverted", 0.0] < 0.2 < 0.9 < choice.scores[None, 1.0]
+    held_out = [~rows & (gold_y >= 0) for rows in seen]
+    assert len(seen) == 5 and not any(rows[:3].any() for rows in seen)
+    assert np.array_equal(np.sum(held_out, axis=0), (gold_y >= 0).astype(int))  # each row held out once
+    # weak labels that contradict the gold rows lose to the gold rows alone
+    assert choose_labeled_share(texts, inverted, gold_texts, gold_y).share == 1.0
+    student = TfidfStudent()
+    picked = fit_with_labeled_rows(student, texts, right, gold_texts, gold_y, shares=(0.5,))
+    assert picked.n_folds == 0 and picked.share == 0.5  # one candidate: nothing to choose
+    assert student.n_train_rows_ == 300 + 37
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_minimal_fit_config_trains_the_student_on_the_valid_gold_rows_too(tmp_path, wrench_dir):
     """`python -m weaklabel.fit` with a WRENCH source and defaults: the valid split's gold
-    labels reach the label model (y_dev) and the student (half the training weight)."""
+    labels reach the label model (y_dev) and the student, at the share and with the weak
+    labels that cross-validation on them chose; on test it is as good as either input alone."""
     from weaklabel.fit import run
 
     config = {
@@ -320,10 +354,15 @@ def test_minimal_fit_config_trains_the_student_on_the_valid_gold_rows_too(tmp_pa
         "data": {"source": "wrench", "path": str(wrench_dir("youtube"))},
     }
     result = run(config)
+    rows = result.metrics["student_rows"]
+    assert rows["gold_rows"] == 120 and rows["chosen_by"] == "5-fold cross-validation on the gold rows"
+    assert len(rows["cross_validated_f1"]) == 5  # (with, without the valid labels) x (1/2, 0) + gold alone
     covered = int((result.splits["train"].L.votes != -1).any(axis=1).sum())
-    assert result.student.n_train_rows_ == covered + len(result.splits["valid"].y)
+    expected = {0.0: covered, 0.5: covered + 120, 1.0: 120}[rows["share"]]
+    assert result.student.n_train_rows_ == expected
     assert "dev_choice" in result.label_model.diagnostics_
     weak_only = run({**config, "output_dir": str(tmp_path / "weak"), "student": {"use_dev": False}})
-    assert weak_only.student.n_train_rows_ == covered
-    test = result.metrics["test"]["student"]["f1"], weak_only.metrics["test"]["student"]["f1"]
-    assert test[0] >= test[1] - 0.01, test  # measured in benchmarks/students.py
+    gold_only = run({**config, "output_dir": str(tmp_path / "gold"), "student": {"labeled_share": 1.0}})
+    assert weak_only.student.n_train_rows_ == covered and gold_only.student.n_train_rows_ == 120
+    test = {name: r.metrics["test"]["student"]["f1"] for name, r in [("default", result), ("weak", weak_only), ("gold", gold_only)]}
+    assert test["default"] >= max(test["weak"], test["gold"]) - 0.01, test  # benchmarks/students.py

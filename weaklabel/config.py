@@ -13,7 +13,7 @@ import re
 import string
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -218,8 +218,11 @@ class StudentConfig(_Strict):
         "Task multilabel keeps the valid rows out of training: they tune the student's per-label "
         "thresholds and early stopping.",
     )
-    labeled_share: float = Field(
-        0.5, gt=0, lt=1, description="Share of the student's training weight the gold rows carry."
+    labeled_share: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Share of the student's training weight the gold rows carry (0: weak labels "
+        "only, 1: gold rows only), or auto: chosen by cross-validation on the gold rows, with the "
+        "label model's labels fitted with and without them (weaklabel.students.labeled).",
     )
     options: dict[str, Any] = Field(default_factory=dict, description="Arguments of the student's __init__.")
 

@@ -15,6 +15,7 @@ recompute them.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import importlib.util
@@ -647,11 +648,13 @@ def run_pipeline(config: FitConfig) -> RunResult:
     student_probs: dict[str, np.ndarray] = {}
     if plan.student is not None:
         with _Step(timings, f"student ({config.student.kind})"):
-            student_probs = _fit_student(plan, config, probs["train"])
+            student_probs, student_rows = _fit_student(plan, config, probs["train"])
 
     with _Step(timings, "evaluate"):
         metrics = _evaluate(splits, probs, student_probs, plan.cardinality, plan.class_names, config.seed)
         metrics["llm_labelers"] = llm_reports
+        if plan.student is not None:
+            metrics["student_rows"] = student_rows
 
     result = RunResult(config, splits, plan.label_model, probs, plan.student, metrics, plan.output_dir, timings)
     with _Step(timings, "write artifacts"):
@@ -679,14 +682,16 @@ def _fit_label_model(plan: RunPlan, config: FitConfig) -> dict[str, np.ndarray]:
     return {name: plan.label_model.predict_proba(split.L) for name, split in splits.items() if len(split.data)}
 
 
-def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> dict[str, np.ndarray]:
-    """Train the student on the train split's probabilistic labels; its probabilities on
-    every split."""
+def _fit_student(
+    plan: RunPlan, config: FitConfig, train_probs: np.ndarray
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train the student on the train split's probabilistic labels (and the valid gold rows,
+    see ``_student_rows``); its probabilities on every split, and what it trained on."""
     train, valid = plan.splits["train"], plan.splits["valid"]
     labeled = (train.L.votes != ABSTAIN).any(axis=1)
     train_probs, labeled = train_targets(train, train_probs, labeled, _review_labels(plan, config))
     dev_kwargs = {"dev_texts": _texts(valid.data), "dev_y": valid.y} if valid.has_gold else {}
-    rows = _student_rows(config, train, valid, train_probs, labeled)
+    rows, described = _student_rows(plan, config, train_probs, labeled)
     plan.student.fit(
         rows.texts,
         rows.probs,
@@ -696,26 +701,75 @@ def _fit_student(plan: RunPlan, config: FitConfig, train_probs: np.ndarray) -> d
         class_names=plan.class_names,
         **_supported(plan.student.fit, dev_kwargs),
     )
-    return {
+    student_probs = {
         name: plan.student.predict_proba(_texts(split.data))
         for name, split in plan.splits.items()
         if len(split.data)
     }
+    return student_probs, described
 
 
 def _student_rows(
-    config: FitConfig, train: Split, valid: Split, probs: np.ndarray, labeled: np.ndarray
-) -> Any:
+    plan: RunPlan, config: FitConfig, probs: np.ndarray, labeled: np.ndarray
+) -> tuple[Any, dict[str, Any]]:
     """The student's training rows: the weak labels and, when the valid split has gold
-    labels (and ``student.use_dev``), those rows with ``labeled_share`` of the weight."""
-    from weaklabel.students.labeled import TrainingRows, with_labeled_rows
+    labels (and ``student.use_dev``), those rows with ``labeled_share`` of the weight —
+    with ``"auto"``, the share and the label model's labels (fitted with the valid labels or
+    without) that cross-validation on the gold rows prefers."""
+    from weaklabel.students.labeled import TrainingRows, choose_labeled_share, with_labeled_rows
 
+    train, valid = plan.splits["train"], plan.splits["valid"]
     mask = np.ones_like(labeled) if config.student.include_unlabeled else labeled
     texts = _texts(train.data)
     if not (config.student.use_dev and valid.has_gold):
-        return TrainingRows(texts, probs, np.ones(len(texts)), mask)
+        return TrainingRows(texts, probs, np.ones(len(texts)), mask), {"gold_rows": 0}
     share = config.student.labeled_share
-    return with_labeled_rows(texts, probs, _texts(valid.data), valid.y, labeled_mask=mask, share=share)
+    sources: dict[str, Any] = {"label model": probs}
+    described: dict[str, Any] = {"gold_rows": int((valid.y >= 0).sum())}  # type: ignore[operator]
+    if share == "auto":
+        sources = _label_model_sources(plan, config, probs)
+        choice = choose_labeled_share(
+            texts, sources, _texts(valid.data), valid.y, labeled_mask=mask, random_state=config.seed
+        )
+        described |= {
+            "chosen_by": f"{choice.n_folds}-fold cross-validation on the gold rows",
+            "weak_labels": choice.source,
+            "cross_validated_f1": {f"{src or 'gold rows alone'}, share {sh:g}": v for (src, sh), v in choice.scores.items()},
+        }
+        share = choice.share
+        probs = sources[choice.source] if choice.source is not None else probs
+        probs = probs(np.ones(len(valid.y), dtype=bool)) if callable(probs) else probs
+    described["share"] = share
+    rows = with_labeled_rows(texts, probs, _texts(valid.data), valid.y, labeled_mask=mask, share=share)
+    return rows, described
+
+
+def _label_model_sources(plan: RunPlan, config: FitConfig, probs: np.ndarray) -> dict[str, Any]:
+    """The weak labels the student may train on: the label model's — refitted, per fold, on
+    the dev rows without the held-out valid rows when it learned from them — and a copy
+    fitted without dev rows; train rows labeled in the review app keep their label in both."""
+    model, splits = plan.label_model, plan.splits
+    if not (config.label_model.use_dev and "y_dev" in inspect.signature(model.fit).parameters):
+        return {"label model": probs}
+    train, valid = splits["train"], splits["valid"]
+    review = _review_labels(plan, config)
+    covered = (train.L.votes != ABSTAIN).any(axis=1)
+
+    def fitted(dev: dict[str, Any]) -> np.ndarray:
+        fresh = type(model)(**model.get_params())
+        with warnings.catch_warnings():  # the full fit warned already
+            warnings.simplefilter("ignore")
+            fresh.fit(train.L, **_supported(fresh.fit, dev))
+        return train_targets(train, fresh.predict_proba(train.L), covered, review)[0]
+
+    def with_gold(rows: np.ndarray) -> np.ndarray:
+        if rows.all():
+            return probs
+        masked = dataclasses.replace(valid, y=np.where(rows, valid.y, -1))  # type: ignore[call-overload]
+        L_dev, y_dev = dev_rows({**splits, "valid": masked}, review)
+        return fitted({"y_dev": y_dev, "L_dev": L_dev} if y_dev is not None else {})
+
+    return {"label model": with_gold, "label model without the valid labels": fitted({})}
 
 
 def _review_labels(plan: RunPlan, config: FitConfig) -> dict[tuple[str, str], int]:
@@ -728,8 +782,10 @@ def fit_models(plan: RunPlan, config: FitConfig) -> tuple[dict[str, np.ndarray],
     the student and their scores (probabilities per split, the student's, metrics). The
     review app's refit runs them again with new labels and LFs."""
     probs = _fit_label_model(plan, config)
-    student_probs = _fit_student(plan, config, probs["train"]) if plan.student is not None else {}
+    student_probs, student_rows = _fit_student(plan, config, probs["train"]) if plan.student is not None else ({}, {})
     metrics = _evaluate(plan.splits, probs, student_probs, plan.cardinality, plan.class_names, config.seed)
+    if plan.student is not None:
+        metrics["student_rows"] = student_rows
     return probs, student_probs, metrics
 
 

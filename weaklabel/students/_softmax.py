@@ -40,11 +40,20 @@ def softmax_proba(X: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray
 
 
 def fit_softmax_regression(
-    X: Any, loss_weights: np.ndarray, *, C: float, max_iter: int = 1000, tol: float = 1e-5
+    X: Any,
+    loss_weights: np.ndarray,
+    *,
+    C: float,
+    max_iter: int = 1000,
+    tol: float = 1e-5,
+    init: SoftmaxFit | None = None,
 ) -> SoftmaxFit:
     """Fit ``coef`` and ``intercept`` minimising the soft cross-entropy above.
 
-    ``X`` is n x d (dense or scipy sparse), ``loss_weights`` the n x k array ``a``.
+    ``X`` is n x d (dense or scipy sparse), ``loss_weights`` the n x k array ``a``; ``init``
+    (a fit on the same features) starts the solver from its solution instead of zeros: the
+    same minimiser (the objective is strictly convex), reached in fewer iterations when the
+    data changed little.
     """
     from scipy.optimize import minimize
     from scipy.special import log_softmax
@@ -75,7 +84,7 @@ def fit_softmax_regression(
     with threadpool_limits(limits=1, user_api="blas"):
         result = minimize(
             objective,
-            np.zeros(d * k + k),
+            np.zeros(d * k + k) if init is None else np.concatenate([init.coef.T.ravel(), init.intercept]),
             jac=True,
             method="L-BFGS-B",
             options={"maxiter": max_iter, "gtol": tol},
