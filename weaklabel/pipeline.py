@@ -724,12 +724,13 @@ def _student_rows(
     if not (config.student.use_dev and valid.has_gold):
         return TrainingRows(texts, probs, np.ones(len(texts)), mask), {"gold_rows": 0}
     share = config.student.labeled_share
+    gold_texts, gold_y = _texts(valid.data), np.asarray(valid.y)
     sources: dict[str, Any] = {"label model": probs}
-    described: dict[str, Any] = {"gold_rows": int((valid.y >= 0).sum())}  # type: ignore[operator]
+    described: dict[str, Any] = {"gold_rows": int((gold_y >= 0).sum())}
     if share == "auto":
         sources = _label_model_sources(plan, config, probs)
         choice = choose_labeled_share(
-            texts, sources, _texts(valid.data), valid.y, labeled_mask=mask, random_state=config.seed
+            texts, sources, gold_texts, gold_y, labeled_mask=mask, random_state=config.seed
         )
         described |= {
             "chosen_by": f"{choice.n_folds}-fold cross-validation on the gold rows",
@@ -738,9 +739,9 @@ def _student_rows(
         }
         share = choice.share
         probs = sources[choice.source] if choice.source is not None else probs
-        probs = probs(np.ones(len(valid.y), dtype=bool)) if callable(probs) else probs
+        probs = probs(np.ones(len(gold_y), dtype=np.bool_)) if callable(probs) else probs
     described["share"] = share
-    rows = with_labeled_rows(texts, probs, _texts(valid.data), valid.y, labeled_mask=mask, share=share)
+    rows = with_labeled_rows(texts, probs, gold_texts, gold_y, labeled_mask=mask, share=share)
     return rows, described
 
 
@@ -765,7 +766,7 @@ def _label_model_sources(plan: RunPlan, config: FitConfig, probs: np.ndarray) ->
     def with_gold(rows: np.ndarray) -> np.ndarray:
         if rows.all():
             return probs
-        masked = dataclasses.replace(valid, y=np.where(rows, valid.y, -1))  # type: ignore[call-overload]
+        masked = dataclasses.replace(valid, y=np.where(rows, np.asarray(valid.y), -1))
         L_dev, y_dev = dev_rows({**splits, "valid": masked}, review)
         return fitted({"y_dev": y_dev, "L_dev": L_dev} if y_dev is not None else {})
 
