@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -126,6 +126,14 @@ def check_vote_array(
             + (f" for cardinality {cardinality}" if cardinality is not None else "")
         )
     return arr
+
+
+@overload
+def check_class_names(names: None, cardinality: int | None = None) -> None: ...
+
+
+@overload
+def check_class_names(names: Iterable[Any], cardinality: int | None = None) -> list[str]: ...
 
 
 def check_class_names(names: Any, cardinality: int | None = None) -> list[str] | None:

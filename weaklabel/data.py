@@ -198,7 +198,7 @@ def load_wrench(
     names = lf_names or wrench_lf_names(folder, width)
     vote_array = _int_table(file, keys, votes, "weak label", cardinality).reshape(len(keys), width)
     y = _int_table(file, keys, [[g] for g in gold], "label", cardinality).reshape(len(keys))
-    if file_names and names_given != file_names:
+    if file_names and names_given is not None and names_given != file_names:
         renumber = _class_order(folder, file_names, names_given)
         vote_array = np.where(vote_array >= 0, renumber[np.maximum(vote_array, 0)], vote_array)
         y = np.where(y >= 0, renumber[np.maximum(y, 0)], y)

@@ -127,8 +127,7 @@ def load_splits(data: DataConfig, seed: int) -> dict[str, Split]:
                 split_of = _seeded_split(len(frame), data, seed)
         for name in SPLITS:
             mask = split_of == name
-            y = None if y_all is None else y_all[mask]
-            splits[name] = Split(name, frame[mask], y)
+            splits[name] = Split(name, frame[mask], None if y_all is None else y_all[mask])
     if data.max_rows is not None:
         for split in splits.values():
             split.data = split.data.iloc[: data.max_rows]
@@ -197,7 +196,7 @@ def _lf_module_objects(modules: list[str]) -> list[types.ModuleType]:
             path = Path(spec).resolve()
             found += [
                 module for module in list(sys.modules.values())
-                if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path
+                if (file := getattr(module, "__file__", None)) and Path(file).resolve() == path
             ][:1]
         elif spec in sys.modules:
             found.append(sys.modules[spec])

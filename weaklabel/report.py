@@ -124,7 +124,7 @@ def _sources_figure(summary: pd.DataFrame, n_classes: int) -> Any:
     inverse = ax.transData.inverted()
     for number, point, label in zip(shown["#"], display, labels, strict=True):
         target = inverse.transform(label)
-        ax.annotate(str(number), inverse.transform(point), xytext=target, textcoords="data", fontsize=7,
+        ax.annotate(str(number), tuple(inverse.transform(point)), xytext=tuple(target), textcoords="data", fontsize=7,
                     va="center", arrowprops={"arrowstyle": "-", "color": "#999", "lw": 0.5})
     ax.set_xlabel("coverage (share of train rows voted on)")
     ax.set_ylabel("accuracy on gold rows")
@@ -176,7 +176,7 @@ def _class_sections(result: RunResult, names: list[str], student_probs: dict[str
     for title, probs in (("Label model", result.probs), ("Student", student_probs)):
         if gold_split not in probs:
             continue
-        confusion, per_class = class_report(split.y, probs[gold_split].argmax(axis=1), names)
+        confusion, per_class = class_report(split.gold, probs[gold_split].argmax(axis=1), names)
         parts.append(
             f"<h2>{title} per class ({gold_split})</h2><div class='grid'>"
             f"<div><h3>Confusion matrix (gold rows, predicted columns)</h3>{_table(confusion)}</div>"
@@ -193,7 +193,7 @@ def _llm_section(result: RunResult) -> str:
     valid = result.splits.get("valid")
     names = [spec.name for spec in result.config.llm_labelers]
     if valid is not None and valid.has_gold and len(valid.data):
-        quality = llm_quality(names, valid.L.lf_names, valid.L.votes, valid.y, reports)
+        quality = llm_quality(names, valid.L.lf_names, valid.L.votes, valid.gold, reports)
         if len(quality):
             parts += ["<h3>Quality on the valid split's gold rows</h3>", _table(quality),
                       "<p class='muted'>accuracy counts abstains as wrong; threshold, calibration score and "
@@ -273,13 +273,13 @@ def render_report(result: RunResult, summary: pd.DataFrame, student_probs: dict[
     if gold_split is not None:
         parts += [
             f"<h2>Calibration of the probabilistic labels ({gold_split.name})</h2>",
-            _figure_tag(_reliability_figure(gold_split.y, result.probs[gold_split.name], "reliability"), "reliability"),
+            _figure_tag(_reliability_figure(gold_split.gold, result.probs[gold_split.name], "reliability"), "reliability"),
         ]
         if gold_split.name in student_probs:
             pred = student_probs[gold_split.name].argmax(axis=1)
             parts += [
                 f"<h2>Student confusion matrix ({gold_split.name})</h2>",
-                _figure_tag(_confusion_figure(gold_split.y, pred, names, "student"), "student confusion matrix"),
+                _figure_tag(_confusion_figure(gold_split.gold, pred, names, "student"), "student confusion matrix"),
             ]
     parts.append(_llm_section(result))
     parts.append(error_slices_report_section(result))

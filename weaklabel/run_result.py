@@ -25,11 +25,19 @@ class Split:
     name: str
     data: pd.DataFrame
     y: np.ndarray | None
-    votes: list[LabelMatrix] = field(default_factory=list)
+    votes: list[Any] = field(default_factory=list)
+    """One vote matrix per group of sources: LabelMatrix, or MultiLabelMatrix in multi-label runs."""
 
     @property
     def has_gold(self) -> bool:
         return self.y is not None and bool(np.any(self.y >= 0))
+
+    @property
+    def gold(self) -> np.ndarray:
+        """The gold labels (-1: none), for a split that has them."""
+        if self.y is None:
+            raise ValueError(f"the {self.name} split has no gold labels")
+        return self.y
 
     @property
     def L(self) -> LabelMatrix:

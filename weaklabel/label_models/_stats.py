@@ -64,7 +64,7 @@ def _row_keys(rows: np.ndarray, cardinality: int) -> tuple[np.ndarray, bool]:
     if exact:
         weights = np.full(m, base, dtype=np.uint64) ** np.arange(m, dtype=np.uint64)
     else:
-        weights = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=m, dtype=np.uint64) | 1
+        weights = np.bitwise_or(np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=m, dtype=np.uint64), 1)
     with np.errstate(over="ignore"):
         keys = (rows.astype(np.int64) + 1).astype(np.uint64) @ weights
     return keys, exact

@@ -68,6 +68,9 @@ class Backend(Protocol):
     def params(self, decoder: Decoder) -> dict[str, Any]:
         """Everything besides the messages that changes an answer (part of the cache key)."""
 
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Dollars these tokens cost (None: no price known for the model)."""
+
 
 class OpenAIBackend:
     """Any OpenAI-compatible chat-completions endpoint."""

@@ -343,12 +343,13 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
         Uses at most ``calibration_rows`` rows (default ``max_rows``), a stratified seeded
         sample. Use dev rows, never the rows you will label.
         """
-        y = np.asarray(y)
-        if len(y) != len(data):
-            raise ConfigError(f"LLM labeler {self.name!r}: calibration got {len(data)} rows but {len(y)} labels")
+        gold = np.asarray(y)
+        if len(gold) != len(data):
+            raise ConfigError(f"LLM labeler {self.name!r}: calibration got {len(data)} rows but {len(gold)} labels")
         limit = self.settings.calibration_rows or self.settings.max_rows
-        keep = stratified_sample(y, limit, self.settings.seed)
-        data, y = data.iloc[keep], y[keep]
+        keep = stratified_sample(gold, limit, self.settings.seed)
+        data = data.iloc[keep]
+        gold = gold[keep]
         if self.decoding_ != "logprobs":
             raise ConfigError(f"LLM labeler {self.name!r}: scores need decoding='logprobs', not {self.decoding_!r}")
         records, _ = self._run(data, max_cost=self.settings.max_cost, progress=progress)
@@ -356,7 +357,7 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
             logger.warning("LLM labeler %r: nothing to calibrate, the endpoint answers in text only", self.name)
             return self
         scores = self._group_scores(records)
-        usable = np.isfinite(scores).all(axis=1) & (y >= 0)
+        usable = np.isfinite(scores).all(axis=1) & (gold >= 0)
         if not usable.any():
             raise ConfigError(
                 f"LLM labeler {self.name!r}: the endpoint returned no log-probabilities of the answer "
@@ -364,6 +365,6 @@ class LLMLabeler(BatchLabelingFunction, PromptSource):
                 "(or backend='local')"
             )
         metric = metric or self.settings.calibration_metric
-        self.rule_ = VoteRule(self.vote_groups).calibrate(scores[usable], y[usable], metric)
+        self.rule_ = VoteRule(self.vote_groups).calibrate(scores[usable], gold[usable], metric)
         logger.info("LLM labeler %r: calibrated on %d dev rows, %s %.3f", self.name, int(usable.sum()), metric, self.rule_.score)
         return self

@@ -155,7 +155,7 @@ def from_indicator(Y: Any, classes: Sequence[str]) -> list[list[str] | None]:
     if Y.ndim != 2 or Y.shape[1] != len(classes):
         raise ValueError(f"Y has shape {Y.shape}, expected (n, {len(classes)})")
     return [
-        None if (row < 0).all() else [classes[c] for c in np.flatnonzero(row > 0)] for row in Y
+        None if (row < 0).all() else [classes[int(c)] for c in np.flatnonzero(row > 0)] for row in Y
     ]
 
 

@@ -33,7 +33,7 @@ import json
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.optimize import minimize
@@ -293,7 +293,9 @@ class MultiLabelModel(_MultiLabelEstimator):
             if isinstance(stats.per_label[c], list):
                 L = LabelMatrix(stats.covered_votes(c), names, cardinality=2, class_names=VOTE_NAMES)
                 return model.fit(L, class_balance=balance)
-            return model.fit_statistics(stats.per_label[c], class_balance=balance, lf_names=names)
+            # statistics exist only for a base that makes them (new_statistics): it fits from them
+            fit_statistics = cast(Any, model).fit_statistics
+            return fit_statistics(stats.per_label[c], class_balance=balance, lf_names=names)
 
     def _stage1(self, M: MultiLabelMatrix) -> tuple[np.ndarray, np.ndarray]:
         """``(q, uncovered)``: per-label probabilities from each label's own votes."""
@@ -365,13 +367,14 @@ class MultiLabelModel(_MultiLabelEstimator):
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        files = []
+        files: list[str | None] = []
         for c, model in enumerate(self.label_models_):
             if model is None:
                 files.append(None)
                 continue
-            files.append(f"label_{c}.json")
-            model.save(path / files[-1])
+            name = f"label_{c}.json"
+            files.append(name)
+            model.save(path / name)
         params = self.get_params()
         base = params.pop("base")
         payload = {

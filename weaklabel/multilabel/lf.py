@@ -339,7 +339,7 @@ def label_set_function(
 
     def decorate(f: Callable[..., Any]) -> LabelSetFunction:
         lf = LabelSetFunction(
-            name or getattr(f, "__name__", ""), f,
+            name or str(getattr(f, "__name__", "")), f,
             kind="vectorized" if vectorized else "row",
             labels=labels, unnamed=unnamed, resources=resources, column=column,
         )

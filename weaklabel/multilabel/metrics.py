@@ -24,7 +24,7 @@ __all__ = [
     "tuned_thresholds",
 ]
 
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+THRESHOLD_GRID: tuple[float, ...] = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2).tolist())
 """Candidate decision thresholds tried by ``best_thresholds``."""
 
 
@@ -127,16 +127,16 @@ def best_thresholds(
         raise ValueError(f"probs has shape {probs.shape}, gold {gold.shape}")
     rows = (gold >= 0).all(axis=1)
     gold, probs = gold[rows], probs[rows]
-    grid = np.asarray(grid, dtype=float)
-    order = np.argsort(np.abs(grid - default), kind="stable")  # closest to default first
+    candidates = np.asarray(grid, dtype=float)
+    candidates = candidates[np.argsort(np.abs(candidates - default), kind="stable")]  # closest to default first
     thresholds = np.full(gold.shape[1], default)
     for c in range(gold.shape[1]):
         if not gold[:, c].any():
             continue
-        decided = probs[:, c][:, None] > grid[order][None, :]
+        decided = probs[:, c][:, None] > candidates[None, :]
         tp = (decided & (gold[:, c, None] == 1)).sum(axis=0)
         f1 = 2 * tp / (decided.sum(axis=0) + gold[:, c].sum())
-        thresholds[c] = grid[order][int(np.argmax(f1))]
+        thresholds[c] = candidates[int(np.argmax(f1))]
     return thresholds
 
 
@@ -186,7 +186,7 @@ def tuned_thresholds(
             continue
         chosen = best_thresholds(gold[drawn], probs[drawn], default=default)
         gains.append(_f1_at(gold[left_out], probs[left_out], chosen) - _f1_at(gold[left_out], probs[left_out], fallback))
-    gains = np.asarray(gains)
-    keep = gains.mean(axis=0) > min_gain * gains.std(axis=0)
+    measured = np.asarray(gains)
+    keep = measured.mean(axis=0) > min_gain * measured.std(axis=0)
     return np.where(keep, tuned, fallback)
 

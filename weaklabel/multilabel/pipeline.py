@@ -214,7 +214,7 @@ def _build_llm_source(
     options = dict(spec.options)
     if spec.decoding is not None:
         options["decoding"] = spec.decoding
-    aliases = {word: classes[index] for word, index in labels.items() if word != classes[index]}
+    aliases = {word: classes[int(index)] for word, index in labels.items() if word != classes[int(index)]}
     try:
         labeler = LLMLabelSetLabeler(
             spec.name, spec.prompt, classes, aliases=aliases, **llm_options(spec, config, cache_dir), **options
@@ -245,9 +245,9 @@ def _run_llm_labelers(plan: _Plan, config: FitConfig) -> dict[str, dict[str, Any
     reports: dict[str, dict[str, Any]] = {labeler.name: {} for labeler, _ in plan.llm_labelers}
     for labeler, label in plan.llm_labelers:
         if label is not None and labeler.decoding_ == "logprobs" and valid.has_gold:
-            known = (valid.y >= 0).all(axis=1)  # type: ignore[union-attr]
+            known = (valid.gold >= 0).all(axis=1)
             column = plan.classes.index(label)
-            labeler.calibrate(valid.data[known], valid.y[known, column], progress=config.progress)  # type: ignore[index]
+            labeler.calibrate(valid.data[known], valid.gold[known, column], progress=config.progress)
     sources = [labeler if label is None else for_label(labeler, label) for labeler, label in plan.llm_labelers]
     for split in plan.splits.values():
         if not len(split.data):

@@ -39,7 +39,7 @@ def _examples(result: RunResult, split_name: str, classes: list[str], student_pr
     """Rows of a gold split with their gold, label-model and student label sets; rows the
     student gets wrong first."""
     split = result.splits[split_name]
-    gold = split.y
+    gold = split.gold
     lm = result.probs[split_name] > 0.5
     names = lambda row: ", ".join(classes[c] for c in np.flatnonzero(row)) or "-"  # noqa: E731
     frame = pd.DataFrame(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -105,6 +105,15 @@ class MultiLabelStudentMixin:
     class_weight: Any
     min_confidence: float
 
+    if TYPE_CHECKING:  # given by the single-label student the mixin is combined with
+        exclude_unlabeled: bool
+
+        def _fit(self, train: _TrainingSet) -> None: ...
+
+        def _predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+        def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
     def fit(
         self,
         texts: Sequence[str],
@@ -148,7 +157,7 @@ class MultiLabelStudentMixin:
         names = None if class_names is None else [str(c) for c in class_names]
         if names is not None and len(names) != k:
             raise ValueError(f"{len(names)} class_names given for {k} label columns")
-        texts = [t for t, keep in zip(texts, rows, strict=True) if keep]
+        texts = [texts[i] for i in np.flatnonzero(rows)]
         targets, weights, mask = targets[rows], weights[rows], mask[rows]
         pair_weights = weights[:, None] * mask
         present_w, absent_w = _label_weights(self.class_weight, targets, pair_weights)
@@ -180,10 +189,11 @@ class MultiLabelStudentMixin:
         known = (gold >= 0).all(axis=1)
         if not known.any():
             raise ValueError("dev_Y has no known row (all -1)")
-        return [t for t, keep in zip(texts, known, strict=True) if keep], gold[known]
+        return [texts[i] for i in np.flatnonzero(known)], gold[known]
 
-    def _dev_scores(self, dev_targets: np.ndarray, dev_probs: np.ndarray) -> dict[str, float]:
+    def _dev_scores(self, dev_targets: np.ndarray | None, dev_probs: np.ndarray) -> dict[str, float]:
         """Mean binary cross-entropy and micro F1 (at 0.5) on the dev split."""
+        assert dev_targets is not None  # dev texts always come with their targets
         p = np.clip(dev_probs, 1e-12, 1 - 1e-12)
         loss = float(-np.mean(dev_targets * np.log(p) + (1 - dev_targets) * np.log1p(-p)))
         return {"dev_loss": loss, "dev_micro_f1": multilabel_scores(dev_targets.astype(np.int8), (dev_probs > 0.5).astype(np.int8))["micro_f1"]}
@@ -192,14 +202,14 @@ class MultiLabelStudentMixin:
         """``(n, k)`` 0/1: present where the probability exceeds the label's threshold."""
         return (self.predict_proba(texts) > self.thresholds_[None, :]).astype(np.int8)
 
-    def score(self, texts: Sequence[str], Y: Any, sample_weight: Any = None) -> float:  # type: ignore[override]
+    def score(self, texts: Sequence[str], Y: Any, sample_weight: Any = None) -> float:
         """Subset accuracy (rows whose whole label set is right), scikit-learn's ``score``
         for multi-label classifiers; ``evaluate`` gives F1 and the rest."""
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by the multi-label score")
         return self.evaluate(texts, Y)["subset_accuracy"]
 
-    def evaluate(self, texts: Sequence[str], Y: Any) -> dict[str, float]:  # type: ignore[override]
+    def evaluate(self, texts: Sequence[str], Y: Any) -> dict[str, float]:
         """Micro/macro F1 and the rest of ``multilabel_scores``
         against gold ``Y`` (``(n, k)`` 0/1; ``-1`` rows unknown)."""
         texts = check_texts(texts)
@@ -207,7 +217,7 @@ class MultiLabelStudentMixin:
         return multilabel_scores(gold, self.predict(texts))
 
     def _write_config(self, path: Path, **extra: Any) -> None:
-        super()._write_config(path, **extra, thresholds=self.thresholds_.tolist())  # type: ignore[misc]
+        super()._write_config(path, **extra, thresholds=self.thresholds_.tolist())  # type: ignore[misc]  # the student's
 
     @classmethod
     def _thresholds_from(cls, path: str | Path) -> np.ndarray:
@@ -225,7 +235,9 @@ def _fit_binary_logistic(X: Any, loss_weights: np.ndarray, c: int, k: int, C: fl
     return fit.coef[1] - fit.coef[0], float(fit.intercept[1] - fit.intercept[0]), fit.loss
 
 
-class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
+# The multi-label fit/evaluate take (n, k) label sets where the single-label student takes
+# class probabilities: the same estimator protocol, not substitutable types.
+class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):  # type: ignore[misc]
     """TF-IDF n-grams + one logistic regression per label (one-vs-rest) on soft targets.
 
     The parameters are ``TfidfStudent``'s (``class_weight`` is
@@ -288,12 +300,12 @@ class TfidfMultiLabelStudent(MultiLabelStudentMixin, TfidfStudent):
     @classmethod
     def load(cls, path: str | Path) -> TfidfMultiLabelStudent:
         """Read a student written by ``save``."""
-        student = super().load(path)
+        student = cast(TfidfMultiLabelStudent, super().load(path))
         student.thresholds_ = cls._thresholds_from(path)
         return student
 
 
-class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):
+class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):  # type: ignore[misc]
     """A local encoder with a sigmoid head (one logit per label) on per-label soft targets.
 
     The parameters are ``TransformerStudent``'s (``class_weight``
@@ -370,6 +382,6 @@ class TransformerMultiLabelStudent(MultiLabelStudentMixin, TransformerStudent):
     @classmethod
     def load(cls, path: str | Path) -> TransformerMultiLabelStudent:
         """Read a student written by ``save``."""
-        student = super().load(path)
+        student = cast(TransformerMultiLabelStudent, super().load(path))
         student.thresholds_ = cls._thresholds_from(path)
         return student
