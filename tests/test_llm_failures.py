@@ -24,6 +24,7 @@ from fake_openai_server import (
 from weaklabel.data import load_wrench
 from weaklabel.exceptions import (
     LLMAuthError,
+    LLMError,
     LLMNotFoundError,
     LLMResponseError,
     LLMStatusError,
@@ -212,6 +213,24 @@ def test_a_warning_when_no_answer_arrives_for_a_while(comments, tmp_path, caplog
         with caplog.at_level(logging.WARNING, logger="weaklabel"):
             labeler(srv, tmp_path, timeout=8.0, stall_warning=1.0).apply_batch(data, progress=False)
     assert "no answer from http://127.0.0.1" in caplog.text and "gives up after timeout=8 s" in caplog.text
+
+
+def test_an_endpoint_that_never_replies_stops_the_run_in_three_timeouts(comments, tmp_path):
+    data = comments.iloc[:30]
+    with FakeOpenAIServer(script=lambda n, body: Hang(30)) as srv:
+        lab = labeler(srv, tmp_path, timeout=0.5, max_retries=6)
+        with pytest.raises(LLMError, match=r"has not replied to 3 requests in a row .*timeout=0.5 s"):
+            lab.apply_batch(data, progress=False)
+        sent = len(srv.chat_requests)
+    assert sent == 3  # one request at a time until the first answer: not 30 rows x 7 attempts
+    assert len(LLMCache(tmp_path / "llm.sqlite")) == 0  # nothing recorded against the rows
+
+
+def test_a_slow_first_answer_is_waited_for(comments, tmp_path):
+    data = comments.iloc[:5]
+    with FakeOpenAIServer(script=lambda n, body: Hang(30) if n < 2 else None) as srv:
+        votes = labeler(srv, tmp_path, timeout=0.5).apply_batch(data, progress=False)
+    assert (votes != ABSTAIN).all()  # two silent attempts, then the endpoint answers: a normal run
 
 
 def test_the_progress_bar_shows_retries_and_failures(comments, tmp_path, monkeypatch):

@@ -9,7 +9,9 @@ Until the endpoint has answered once (any answer, or a 429/5xx: it knows the key
 model), only the first worker sends, so a wrong key or model name costs one request. If
 the first ``BREAKER`` requests are all refused and none answered, the requests
 themselves are wrong (a bad parameter), not the rows: the run stops, and those refusals
-are not recorded against the rows.
+are not recorded against the rows. If the first ``SILENT_BREAKER`` attempts all time out
+or lose their connection, the endpoint is down or hung, not slow on some rows: the run
+stops with one line rather than wait ``timeout`` per attempt of every row.
 """
 
 from __future__ import annotations
@@ -20,16 +22,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from weaklabel.exceptions import LLMStatusError
+from weaklabel.exceptions import LLMError, LLMStatusError
 from weaklabel.llm._http import Outcome, display_endpoint
 
 if TYPE_CHECKING:
     from weaklabel.llm.client import ChatClient, ChatRequest, RunEvents
 
-__all__ = ["BREAKER", "Run", "TokenBucket"]
+__all__ = ["BREAKER", "SILENT_BREAKER", "Run", "TokenBucket"]
 
 logger = logging.getLogger("weaklabel.llm")
 BREAKER = 8
+SILENT_BREAKER = 3  # attempts without any reply before the first answer: the endpoint is down
+_NO_REPLY = frozenset({"timeout", "connection error"})
 _RETRY, _FIRST, _STOP = 0, 1, 2
 
 
@@ -71,6 +75,7 @@ class Run:
         self.tpm = TokenBucket(settings.tokens_per_minute) if settings.tokens_per_minute else None
         self.opened = asyncio.Event()
         self.held: list[tuple[int, str, str]] = []  # refusals before any answer (see the module docstring)
+        self.silent_attempts = 0  # attempts without any reply before the endpoint first replied
         self.in_flight = 0
         self.stopping = False
         self.last_news = asyncio.get_running_loop().time()
@@ -111,6 +116,21 @@ class Run:
                 outcome.message,
             )
 
+    def no_reply(self, kind: str) -> None:
+        """Count an attempt the endpoint never replied to before its first answer; stop the
+        run at ``SILENT_BREAKER`` of them (below it, the attempt is retried as usual)."""
+        self.silent_attempts += 1
+        if self.silent_attempts < SILENT_BREAKER:
+            return
+        settings = self.owner.settings
+        raise LLMError(
+            f"LLM labeler {self.owner.labeler!r}: {display_endpoint(self.owner.endpoint)} has not replied to "
+            f"{self.silent_attempts} requests in a row (last: {kind}; each waits up to timeout={settings.timeout:g} s) "
+            "and never answered any: check that the server is running and serving this model, or raise "
+            "timeout if it is only slow to start",
+            self.owner.labeler,
+        )
+
     def release_held(self) -> None:
         """Refusals held back before the first answer are real per-row refusals after all."""
         held, self.held = self.held, []
@@ -133,6 +153,8 @@ class Run:
         finally:
             self.in_flight -= 1
             self.last_news = asyncio.get_running_loop().time()
+        if outcome.kind in _NO_REPLY and not self.opened.is_set():
+            self.no_reply(outcome.kind)
         if outcome.action == "answer":
             assert outcome.record is not None
             owner.stats.answers += 1
