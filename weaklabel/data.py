@@ -167,30 +167,7 @@ def load_wrench(
         drop = _labeled_duplicates(labeled_file, entries, _read_json(labeled_file))
         entries = {key: value for key, value in entries.items() if key not in drop}
     keys = list(entries)
-    votes, gold, records = [], [], []
-    width = None
-    for key in keys:
-        entry = entries[key]
-        for field in ("label", "weak_labels", "data"):
-            if not isinstance(entry, dict) or field not in entry:
-                raise DataError(f"{file}: example {key!r} has no {field!r} field")
-        weak = entry["weak_labels"]
-        if not isinstance(weak, list):
-            raise DataError(
-                f"{file}: example {key!r} has weak_labels {weak!r:.60}, expected a list"
-            )
-        if width is None:
-            width = len(weak)
-        elif len(weak) != width:
-            raise DataError(
-                f"{file}: example {key!r} has {len(weak)} weak labels, earlier ones have {width}"
-            )
-        votes.append(weak)
-        gold.append(-1 if entry["label"] is None else entry["label"])
-        records.append(
-            entry["data"] if isinstance(entry["data"], dict) else {"text": entry["data"]}
-        )
-    width = width or 0
+    votes, gold, records, width = _wrench_examples(file, entries)
     names_given = file_names if class_names is None else [str(name) for name in class_names]
     cardinality = len(file_names or names_given or []) or None
     index = _row_ids(keys)
@@ -210,6 +187,33 @@ def load_wrench(
     except ValueError as exc:
         raise DataError(f"{file}: {exc}") from exc
     return LabeledData(data, L, y)
+
+
+def _wrench_examples(file: Path, entries: dict[str, Any]) -> tuple[list[Any], list[Any], list[dict[str, Any]], int]:
+    """Each example's votes, gold label and data fields, checked; and the number of LFs."""
+    votes, gold, records = [], [], []
+    width = None
+    for key, entry in entries.items():
+        for field in ("label", "weak_labels", "data"):
+            if not isinstance(entry, dict) or field not in entry:
+                raise DataError(f"{file}: example {key!r} has no {field!r} field")
+        weak = entry["weak_labels"]
+        if not isinstance(weak, list):
+            raise DataError(
+                f"{file}: example {key!r} has weak_labels {weak!r:.60}, expected a list"
+            )
+        if width is None:
+            width = len(weak)
+        elif len(weak) != width:
+            raise DataError(
+                f"{file}: example {key!r} has {len(weak)} weak labels, earlier ones have {width}"
+            )
+        votes.append(weak)
+        gold.append(-1 if entry["label"] is None else entry["label"])
+        records.append(
+            entry["data"] if isinstance(entry["data"], dict) else {"text": entry["data"]}
+        )
+    return votes, gold, records, width or 0
 
 
 def load_wrench_stack(

@@ -474,23 +474,8 @@ def apply_lfs_to_shards(
     sources = _check_sources(lfs)
     files = _inspect_sources(source)
     read = _read_columns(files, columns, id_column)
-    n_rows = sum(file.rows for file in files)
-    run: dict[str, Any] = {
-        "format": _FORMAT,
-        "version": _FORMAT_VERSION,
-        "lf_names": [lf.name for lf in sources],
-        "lfs": [lf_fingerprint(lf) for lf in sources],
-        "cardinality": cardinality,
-        "class_names": None if class_names is None else [str(c) for c in class_names],
-        "source": {
-            "files": [file.fingerprint() for file in files],
-            "columns": read,
-            "id_column": id_column,
-        },
-        "batch_rows": int(batch_rows),
-        "on_error": on_error,
-        "n_rows": n_rows,
-    }
+    run = _run_record(sources, files, read, id_column, cardinality, class_names, int(batch_rows), on_error)
+    n_rows = run["n_rows"]
     directory = Path(out_dir)
     manifest = _start(directory, run, resume)
     done = sum(shard["rows"] for shard in manifest["shards"])
@@ -508,21 +493,10 @@ def apply_lfs_to_shards(
         for table in _read_batches(files, read, int(batch_rows), done):
             started = time.perf_counter()
             number = len(manifest["shards"])
-            L = apply_lfs(
-                sources,
-                _batch_frame(table, id_column, done),
-                cardinality=cardinality,
-                class_names=run["class_names"],
-                n_jobs=n_jobs,
-                progress=False,
-                on_error=on_error,
-            )
-            name = _SHARD.format(number)
-            L.save(directory / name)
-            manifest["shards"].append(
-                {"file": name, "rows": L.n_rows, "error_counts": L.error_counts}
-            )
-            _write_json_atomic(directory / MANIFEST, manifest)
+            frame = _batch_frame(table, id_column, done)
+            L = apply_lfs(sources, frame, cardinality=cardinality, class_names=run["class_names"],
+                          n_jobs=n_jobs, progress=False, on_error=on_error)
+            name = _add_shard(directory, manifest, L)
             logger.debug(
                 "shard %d/%d: rows %d..%d in %.2f s -> %s",
                 number + 1, n_shards, done, done + L.n_rows - 1,
@@ -531,6 +505,39 @@ def apply_lfs_to_shards(
             done += L.n_rows
             bar.update(1)
     return ShardedLabelMatrix.open(directory)
+
+
+def _add_shard(directory: Path, manifest: dict[str, Any], L: LabelMatrix) -> str:
+    """Save one batch's votes, then record them in the manifest (a crash in between leaves
+    an unlisted file that the resumed run overwrites)."""
+    name = _SHARD.format(len(manifest["shards"]))
+    L.save(directory / name)
+    manifest["shards"].append({"file": name, "rows": L.n_rows, "error_counts": L.error_counts})
+    _write_json_atomic(directory / MANIFEST, manifest)
+    return name
+
+
+def _run_record(
+    sources: list[Any], files: list[Any], read: Any, id_column: str | None, cardinality: int,
+    class_names: Sequence[str] | None, batch_rows: int, on_error: OnError,
+) -> dict[str, Any]:
+    """What makes the shards of a run: a resumed run must match it exactly (the manifest)."""
+    return {
+        "format": _FORMAT,
+        "version": _FORMAT_VERSION,
+        "lf_names": [lf.name for lf in sources],
+        "lfs": [lf_fingerprint(lf) for lf in sources],
+        "cardinality": cardinality,
+        "class_names": None if class_names is None else [str(c) for c in class_names],
+        "source": {
+            "files": [file.fingerprint() for file in files],
+            "columns": read,
+            "id_column": id_column,
+        },
+        "batch_rows": batch_rows,
+        "on_error": on_error,
+        "n_rows": sum(file.rows for file in files),
+    }
 
 
 # ---------------------------------------------------------------- reading back
