@@ -591,14 +591,14 @@ class LabelModel(BaseLabelModel):
         return name
 
     def _set_dev_candidate(
-        self, dev: DevSet, weighted: bool, blended: bool, learned: tuple[np.ndarray, np.ndarray]
+        self, dev: DevSet, weighted: bool, blended: bool, learned: tuple[Any, Any]
     ) -> None:
         """Set the vote weights and class priors of one dev candidate, learned from ``dev``."""
         k = self.cardinality_
         self.vote_weights_ = dev_log_odds_weights(dev.votes, dev.y, k) if weighted else None
         if blended:
             dev_prior = self._prior_from(dev, None, k)
-            learned = tuple((prior + dev_prior) / 2 for prior in learned)  # type: ignore[assignment]
+            learned = ((learned[0] + dev_prior) / 2, (learned[1] + dev_prior) / 2)
         self.tiebreak_class_balance_, self.generative_class_balance_ = learned
 
     # ------------------------------------------------------------------ prediction

@@ -233,7 +233,8 @@ def choose_labeled_share(
         fold[known] = stratified_folds(gold_probs[known].argmax(axis=1), folds_used, random_state)
 
     def weak_probs(name: str, train: np.ndarray) -> np.ndarray:
-        probs = sources[name](train) if callable(sources[name]) else sources[name]
+        source = sources[name]
+        probs = source(train) if callable(source) else source
         return check_targets(probs, len(weak_texts), name=f"weak labels {name!r}")[0]
 
     labels = {name: weak_probs(name, known & (fold != 0)) for name in sources}  # fold 0's
