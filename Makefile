@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	# docstring examples run too (--doctest-modules weaklabel)
 	$(PY) -m pytest --nbmake --doctest-modules weaklabel tests notebooks
 

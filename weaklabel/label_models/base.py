@@ -275,10 +275,13 @@ class BaseLabelModel(EstimatorMixin):
         """The class prior fixed by the caller: ``class_balance``, else smoothed ``y_dev`` counts."""
         if class_balance is not None:
             return class_balance
-        if dev is not None:
-            counts = _class_counts(dev.y, cardinality) + 1.0  # add-one: no class gets zero mass
-            return counts / counts.sum()
-        return None
+        return None if dev is None else BaseLabelModel._dev_prior(dev, cardinality)
+
+    @staticmethod
+    def _dev_prior(dev: DevSet, cardinality: int) -> np.ndarray:
+        """The class shares of ``y_dev``, add-one smoothed: no class gets zero mass."""
+        counts = _class_counts(dev.y, cardinality) + 1.0
+        return counts / counts.sum()
 
     # ------------------------------------------------------------------ prediction
     def _check_same_sources(self, votes: np.ndarray, what: str = "L") -> np.ndarray:

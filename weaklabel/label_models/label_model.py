@@ -165,6 +165,11 @@ class LabelModel(BaseLabelModel):
     'generative'
     """
 
+    cond_probs_: np.ndarray
+    generative_class_balance_: np.ndarray
+    tiebreak_cond_probs_: np.ndarray
+    tiebreak_class_balance_: np.ndarray
+
     _fitted_attributes = (
         "estimator_",
         "class_balance_",
@@ -353,7 +358,7 @@ class LabelModel(BaseLabelModel):
             self._warn_unvoted(unvoted, class_balance is not None or dev is not None)
             self.diagnostics_["degenerate"] = True
             if class_balance is None and dev is not None:  # the only evidence of the balance
-                self.tiebreak_class_balance_ = self._prior_from(dev, None, self.cardinality_)
+                self.tiebreak_class_balance_ = self._dev_prior(dev, self.cardinality_)
         learnable = class_balance is None and not unvoted.size
         self.silent_proba_ = self._silent_proba(stats) if learnable else None  # for "anchored"
         self.estimator_ = self._choose(
@@ -440,7 +445,7 @@ class LabelModel(BaseLabelModel):
             "disagreement": _nan_to_none(self._disagreement(*stats.rows_for_diagnostics())),
             "degenerate": self._is_degenerate(fixed),
             "duplicate_groups": [
-                [self._name(j) for j in np.flatnonzero(groups == g)]
+                [self._name(int(j)) for j in np.flatnonzero(groups == g)]
                 for g in np.flatnonzero(sizes > 1)
             ],
             "n_patterns": None if stats.patterns is None else len(stats.patterns[0]),
@@ -597,7 +602,7 @@ class LabelModel(BaseLabelModel):
         k = self.cardinality_
         self.vote_weights_ = dev_log_odds_weights(dev.votes, dev.y, k) if weighted else None
         if blended:
-            dev_prior = self._prior_from(dev, None, k)
+            dev_prior = self._dev_prior(dev, k)
             learned = ((learned[0] + dev_prior) / 2, (learned[1] + dev_prior) / 2)
         self.tiebreak_class_balance_, self.generative_class_balance_ = learned
 
