@@ -219,7 +219,10 @@ lab.apply_batch(data, progress=False)
 def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_sends_only_missing_rows(youtube, wrench_dir, tmp_path):
     cache_path = tmp_path / "llm.sqlite"
     script = textwrap.dedent(_INTERRUPTED_RUN.format(prompt=PROMPT, labels=LABELS))
-    with FakeOpenAIServer(latency=0.05) as srv:
+    # 250 rows at 4 in flight x 0.15 s: ~10 s, so the poll below sees 60 answers long before
+    # the end even when this process gets little CPU (at 0.05 s a loaded machine let the run
+    # finish before the Ctrl-C was sent)
+    with FakeOpenAIServer(latency=0.15) as srv:
         proc = subprocess.Popen(
             [sys.executable, "-c", script, str(wrench_dir("youtube")), srv.base_url, str(cache_path)],
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stderr=subprocess.PIPE,

@@ -1134,6 +1134,17 @@ def test_property_the_table_loader_reads_right_or_refuses_clearly(corpus, tmp_pa
     assert y.tolist() == [{"ham": 0, "spam": 1}.get(label, -1) for label in labels]
 
 
+def test_a_table_that_starts_with_two_byte_order_marks_is_refused(corpus, tmp_path):
+    """Found by the property test above: pandas drops both marks, a strict reading keeps the
+    second in the first column's name, so the loader refuses rather than guess."""
+    path = tmp_path / "rows.csv"
+    path.write_bytes(("\ufeff\ufeff" + _clean_table(corpus).to_csv(index=False)).encode())
+    with pytest.raises(DataError, match=r"rows.csv: starts with two byte-order marks"):
+        load_table(path, label_column="label", class_names=["ham", "spam"])
+    path.write_bytes(("\ufeff" + _clean_table(corpus).to_csv(index=False)).encode())
+    assert len(load_table(path, label_column="label", class_names=["ham", "spam"])[0]) == 12
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     records=st.lists(st.fixed_dictionaries({

@@ -156,12 +156,27 @@ def _check_spans(path: Path, scan: _Scan, sep: str, encoding: str, quotechar: st
                 )
 
 
+def _refuse_second_bom(path: Path, encoding: str) -> None:
+    """A file that starts with two byte-order marks: pandas drops both, a strict reading keeps
+    the second as part of the first column's name, so which column is which is a guess."""
+    if encoding.lower().replace("_", "-") != "utf-8-sig":
+        return
+    with path.open("rb") as handle:
+        start = handle.read(6)
+    if start == "\ufeff\ufeff".encode():
+        raise DataError(
+            f"{path}: starts with two byte-order marks (U+FEFF U+FEFF), probably from saving it "
+            "twice with a tool that adds one; remove the second so the first column's name is plain"
+        )
+
+
 def read_delimited(
     path: Path, kind: str, text_column: str, read_options: dict[str, Any]
 ) -> tuple[pd.DataFrame, list[int] | None]:
     """The table, and the line where each row starts (``None`` when ``read_options`` ask for
     what only pandas understands, which then reads the file alone)."""
     encoding = read_options.get("encoding", "utf-8-sig")
+    _refuse_second_bom(path, encoding)
     sep = read_options.pop("sep", None) or _delimiter(path, kind, encoding)
     read_options.setdefault("dtype", {text_column: str})
     read_options.setdefault("encoding", encoding)
