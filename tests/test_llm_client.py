@@ -215,17 +215,24 @@ lab.apply_batch(data, progress=False)
 """
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A child inherits an ignored or blocked SIGINT from this process (earlier tests' libraries
+    may leave it so), and Python then never raises KeyboardInterrupt: undo both in the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.slow
 def test_ctrl_c_mid_run_loses_nothing_and_the_rerun_sends_only_missing_rows(youtube, wrench_dir, tmp_path):
     cache_path = tmp_path / "llm.sqlite"
     script = textwrap.dedent(_INTERRUPTED_RUN.format(prompt=PROMPT, labels=LABELS))
     # 250 rows at 4 in flight x 0.15 s: ~10 s, so the poll below sees 60 answers long before
-    # the end even when this process gets little CPU (at 0.05 s a loaded machine let the run
-    # finish before the Ctrl-C was sent)
+    # the end even when this process gets little CPU
     with FakeOpenAIServer(latency=0.15) as srv:
         proc = subprocess.Popen(
             [sys.executable, "-c", script, str(wrench_dir("youtube")), srv.base_url, str(cache_path)],
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stderr=subprocess.PIPE,
+            preexec_fn=_ctrl_c_as_in_a_terminal,
         )
         deadline = time.monotonic() + 120
         while srv.stats()["answers"] < 60 and time.monotonic() < deadline and proc.poll() is None:
