@@ -27,7 +27,6 @@ per process (loading takes ~20 s).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import inspect
 import logging
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from weaklabel.llm.prompts import PromptTemplate
+from weaklabel.students._encoder import available_cores, torch_threads
 
 __all__ = ["LocalModel", "default_local_model", "local_model_id", "native_bf16", "resolve_dtype"]
 
@@ -122,28 +122,12 @@ def _default_threads() -> int:
     every barrier; measured here, a forward pass took 8x longer with 2 threads than with
     1 while other jobs shared the 2 cores.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     try:
         busy = os.getloadavg()[0]
     except OSError:
         busy = 0.0
     return max(1, min(cores, round(cores - busy)))
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` torch threads here (default: ``_default_threads``), then restore."""
-    import torch
-
-    wanted = n or _default_threads()
-    before = torch.get_num_threads()
-    if wanted != before:
-        torch.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        if wanted != before:
-            torch.set_num_threads(before)
 
 
 class LocalModel:
@@ -344,7 +328,7 @@ class LocalModel:
                             on_batch(positions, values)
                         done.append((positions, values))
 
-        with _torch_threads(1), torch.inference_mode():
+        with torch_threads(1), torch.inference_mode():
             prefix_kv = self._prefix_cache(prefix_ids)[0] if prefix_ids else []
             count = max(1, min(workers or _default_threads(), -(-len(suffixes) // batch_size)))
             if count == 1:
